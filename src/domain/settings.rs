@@ -1,0 +1,32 @@
+//! Per-provider lease settings (SPEC §3, §6). Plain data: the config layer fills it in.
+
+use std::time::Duration;
+
+/// The knobs of one provider's state machine.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct LeaseSettings {
+    /// How long the set of known requests must stay unchanged before the highest
+    /// priority may win without `expected_build_count` being reached.
+    pub stabilisation_window: Duration,
+    /// A `pending` request not seen for this long is evicted.
+    pub ttl: Duration,
+    /// Once this many requests are known, the election need not wait for stability.
+    pub expected_build_count: u32,
+    /// The winner must be found the winner this many extra times before it is granted.
+    pub delay_assignment_count: u32,
+    /// A holder silent this long loses the lease as if it released `failure`.
+    /// `Duration::ZERO` turns the timeout off.
+    pub lease_timeout: Duration,
+}
+
+impl Default for LeaseSettings {
+    fn default() -> Self {
+        Self {
+            stabilisation_window: Duration::from_secs(300),
+            ttl: Duration::from_secs(30),
+            expected_build_count: 4,
+            delay_assignment_count: 0,
+            lease_timeout: Duration::from_secs(600),
+        }
+    }
+}
