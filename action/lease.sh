@@ -87,7 +87,7 @@ backoff_delay() {
   done
   if [ "$step" -gt "$BACKOFF_CAP" ]; then step="$BACKOFF_CAP"; fi
   if [ "$step" -lt 1 ]; then step=1; fi
-  half=$(((step + 1) / 2))
+  half=$((step / 2))
   printf '%s\n' "$((step - half + RANDOM % (half + 1)))"
 }
 
@@ -431,7 +431,7 @@ heartbeat() {
     child=""
     status="$(jq -r '.request.status // empty' "$dir/heartbeat.answer" 2>/dev/null || true)"
     if [ "$code" = 200 ] && [ "$status" = acquired ]; then
-      printf '%s heartbeat: lease still held\n' "$(now)"
+      :
     elif [ "$code" = 200 ] || [ "$code" = 400 ] || [ "$code" = 404 ] || [ "$code" = 401 ]; then
       printf '%s WARN heartbeat: the lease is no longer held (HTTP %s, status %s); stopping\n' "$(now)" "$code" "${status:-?}"
       break
@@ -510,7 +510,7 @@ release() {
       200)
         answer="$(answer_field '.request.status')"
         [ -n "$answer" ] || answer="$outcome"
-        rm -f "$STATE_FILE"
+        rm -rf "$STATE_DIR"
         set_result "$answer" "[]" "$token"
         if [ "$outcome" = success ]; then
           log "Released: the other runs of this round are told 'completed' (their commits are part of this one)."
