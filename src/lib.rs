@@ -1,2 +1,5 @@
+pub mod cli;
+pub mod config;
 pub mod domain;
+pub mod healthcheck;
 pub mod store;
