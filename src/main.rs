@@ -21,7 +21,11 @@ fn main() -> ExitCode {
             }
         };
     }
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
+        // actix-web-prom warns on every request to a route with a regex segment
+        // ({base_ref:.+}) although the label it then uses is the right route pattern.
+        .filter_module("actix_web_prom", log::LevelFilter::Error)
+        .init();
     let settings = match Settings::load(&cli, &|name| std::env::var(name).ok()) {
         Ok(s) => s,
         Err(e) => {

@@ -193,11 +193,13 @@ impl ProviderState {
         let idx = match self.index_of(&call.head_sha) {
             Some(idx) => {
                 // Rule 2: refresh; a changed priority or head_ref restarts the window.
+                // A call without head_ref leaves the stored one as it is.
                 let r = &mut self.requests[idx];
                 r.last_seen = now;
-                if r.priority != call.priority || r.head_ref != call.head_ref {
+                let head_ref = call.head_ref.clone().or_else(|| r.head_ref.clone());
+                if r.priority != call.priority || r.head_ref != head_ref {
                     r.priority = call.priority;
-                    r.head_ref = call.head_ref.clone();
+                    r.head_ref = head_ref;
                     self.last_updated_at = now;
                 }
                 idx

@@ -518,3 +518,30 @@ fn history_records_a_whole_round_in_order() {
         ]
     );
 }
+
+#[test]
+fn a_poll_without_head_ref_keeps_the_stored_one_and_a_new_one_replaces_it() {
+    let mut q = Queue::new();
+    q.acquire("a", 1, at(0)).unwrap();
+    let bare = AcquireRequest {
+        head_ref: None,
+        ..call("a", 1)
+    };
+    q.state
+        .acquire(&q.settings, &bare, at(1), &mut q.events)
+        .unwrap();
+    assert_eq!(q.state.requests[0].head_ref, call("a", 1).head_ref);
+    assert_eq!(q.state.last_updated_at, at(0), "nothing changed");
+    let moved = AcquireRequest {
+        head_ref: HeadRef::parse("gh-readonly-queue/main/pr-9-ff").unwrap(),
+        ..call("a", 1)
+    };
+    q.state
+        .acquire(&q.settings, &moved, at(2), &mut q.events)
+        .unwrap();
+    assert_eq!(
+        q.state.requests[0].head_ref.as_ref().map(|r| r.as_str()),
+        Some("gh-readonly-queue/main/pr-9-ff")
+    );
+    assert_eq!(q.state.last_updated_at, at(2));
+}
