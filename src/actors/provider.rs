@@ -253,7 +253,7 @@ impl ProviderActor {
         let waits = self.parked.iter().map(|w| w.deadline);
         let Some(deadline) = self
             .state
-            .next_deadline(&self.settings)
+            .next_deadline(&self.settings, now)
             .into_iter()
             .chain(waits)
             .min()

@@ -492,7 +492,7 @@ impl ProviderState {
         });
         events.extend(evicted);
         self.end_round_if_done();
-        self.next_deadline(settings)
+        self.next_deadline(settings, now)
     }
 
     /// What the provider does after every change and on every timer: parked long-poll
@@ -518,11 +518,11 @@ impl ProviderState {
                 other => Some(other),
             })
             .collect();
-        (answers, self.next_deadline(settings))
+        (answers, self.next_deadline(settings, now))
     }
 
     /// The earliest moment housekeeping or an election may have something to do.
-    pub fn next_deadline(&self, settings: &LeaseSettings) -> Option<Time> {
+    pub fn next_deadline(&self, settings: &LeaseSettings, now: Time) -> Option<Time> {
         let mut next: Option<Time> = None;
         let mut consider = |t: Time| next = Some(next.map_or(t, |n| n.min(t)));
         for r in self.requests.iter().filter(|r| r.status == Status::Pending) {
@@ -532,7 +532,11 @@ impl ProviderState {
             Some(Status::Acquired) if !settings.lease_timeout.is_zero() => {
                 consider(self.holder_seen.plus(settings.lease_timeout));
             }
-            None if !self.requests.is_empty() => {
+            // The window's end matters once (parked callers may win then); after it has
+            // passed it is no deadline, or the timer would fire again and again.
+            None if !self.requests.is_empty()
+                && self.last_updated_at.plus(settings.stabilisation_window) > now =>
+            {
                 consider(self.last_updated_at.plus(settings.stabilisation_window));
             }
             _ => {}

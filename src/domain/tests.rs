@@ -545,3 +545,23 @@ fn a_poll_without_head_ref_keeps_the_stored_one_and_a_new_one_replaces_it() {
     );
     assert_eq!(q.state.last_updated_at, at(2));
 }
+
+#[test]
+fn a_passed_stabilisation_window_is_no_longer_a_deadline() {
+    let mut q = Queue::with(LeaseSettings {
+        stabilisation_window: Duration::from_secs(5),
+        ..settings()
+    });
+    q.acquire("a", 1, at(0)).unwrap();
+    q.acquire("a", 1, at(4)).unwrap();
+    assert_eq!(
+        q.tick(at(4)),
+        Some(at(5)),
+        "the window's end, while it is ahead"
+    );
+    assert_eq!(
+        q.tick(at(6)),
+        Some(at(34)),
+        "then only the ttl of the silent run"
+    );
+}
