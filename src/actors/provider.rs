@@ -215,6 +215,20 @@ impl ProviderActor {
         );
     }
 
+    /// A change by one message: applied by `f` to a copy of the state at `now`, then
+    /// committed with the answers it produced.
+    fn change(
+        &mut self,
+        ctx: &mut Context<Self>,
+        f: impl FnOnce(&mut ProviderState, Time, &mut Vec<Event>) -> Vec<Outgoing>,
+    ) {
+        let now = Time::now();
+        let mut next = self.state.clone();
+        let mut events = Vec::new();
+        let out = f(&mut next, now, &mut events);
+        self.commit(next, events, out, now, ctx);
+    }
+
     /// Send the answers of a saved change; a grant whose caller has gone is undone.
     fn deliver(&mut self, out: Vec<Outgoing>, ctx: &mut Context<Self>, now: Time) {
         for o in out {
@@ -410,21 +424,13 @@ impl Handler<Release> for ProviderActor {
     type Result = ();
 
     fn handle(&mut self, msg: Release, ctx: &mut Context<Self>) {
-        let now = Time::now();
-        let mut next = self.state.clone();
-        let mut events = Vec::new();
-        let result = next.release(
-            &msg.head_sha,
-            msg.outcome,
-            msg.fencing_token,
-            now,
-            &mut events,
-        );
-        let out = vec![Outgoing::Lease(
-            msg.reply,
-            result.map_err(ServiceError::from),
-        )];
-        self.commit(next, events, out, now, ctx);
+        self.change(ctx, |state, now, events| {
+            let result = state.release(&msg.head_sha, msg.outcome, msg.fencing_token, now, events);
+            vec![Outgoing::Lease(
+                msg.reply,
+                result.map_err(ServiceError::from),
+            )]
+        });
     }
 }
 
@@ -432,11 +438,10 @@ impl Handler<Clear> for ProviderActor {
     type Result = ();
 
     fn handle(&mut self, msg: Clear, ctx: &mut Context<Self>) {
-        let now = Time::now();
-        let mut next = self.state.clone();
-        let mut events = Vec::new();
-        next.clear(now, &mut events);
-        self.commit(next, events, vec![Outgoing::View(msg.reply)], now, ctx);
+        self.change(ctx, |state, now, events| {
+            state.clear(now, events);
+            vec![Outgoing::View(msg.reply)]
+        });
     }
 }
 
@@ -444,11 +449,10 @@ impl Handler<Revoke> for ProviderActor {
     type Result = ();
 
     fn handle(&mut self, msg: Revoke, ctx: &mut Context<Self>) {
-        let now = Time::now();
-        let mut next = self.state.clone();
-        let mut events = Vec::new();
-        next.revoke(&msg.head_sha, now, &mut events);
-        self.commit(next, events, Vec::new(), now, ctx);
+        self.change(ctx, |state, now, events| {
+            state.revoke(&msg.head_sha, now, events);
+            Vec::new()
+        });
     }
 }
 
