@@ -1,1 +1,13 @@
+//! mq-lease-service: one lease per merge queue, the run with the most commits wins.
+
+pub mod actors;
+pub mod cli;
+pub mod config;
 pub mod domain;
+pub mod healthcheck;
+pub mod metrics;
+pub mod record;
+pub mod routes;
+pub mod service;
+pub mod startup;
+pub mod store;

@@ -1,1 +1,53 @@
-fn main() {}
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+use mq_lease_service::cli::{Cli, Command};
+use mq_lease_service::config::Settings;
+use mq_lease_service::healthcheck;
+use mq_lease_service::startup::Application;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Some(Command::Healthcheck { url }) = &cli.command {
+        let url = mq_lease_service::cli::healthcheck_url(url.as_deref(), cli.port);
+        return match actix_web::rt::System::new()
+            .block_on(healthcheck::run(&url, Duration::from_secs(5)))
+        {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("healthcheck failed: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
+        // actix-web-prom warns on every request to a route with a regex segment
+        // ({base_ref:.+}) although the label it then uses is the right route pattern.
+        .filter_module("actix_web_prom", log::LevelFilter::Error)
+        .init();
+    let settings = match Settings::load(&cli, &|name| std::env::var(name).ok()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("mq-lease-service: configuration error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    log::info!("starting with {settings:?}");
+    let result = actix_web::rt::System::new().block_on(async move {
+        let app = Application::build(settings)
+            .await
+            .map_err(|e| e.to_string())?;
+        app.run_until_signalled().await.map_err(|e| e.to_string())
+    });
+    match result {
+        Ok(()) => {
+            log::info!("stopped");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("mq-lease-service: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,7 +1,22 @@
 //! The lease rules: pure data and transitions, no actix, no I/O, time passed in.
 
+mod error;
+mod event;
 mod key;
 mod settings;
+mod state;
+mod types;
 
+#[cfg(test)]
+mod props;
+#[cfg(test)]
+mod tests;
+
+pub use error::LeaseError;
+pub use event::{Event, EventKind};
 pub use key::{InvalidKey, ProviderKey};
 pub use settings::LeaseSettings;
+pub use state::{
+    AcquireRequest, Answer, Finished, Holder, ProviderState, Request, RECENT_CAPACITY,
+};
+pub use types::{HeadRef, HeadSha, InvalidValue, Outcome, Priority, Status, Time};

@@ -1,0 +1,84 @@
+//! Every message the actors understand. Replies travel inside the message so a provider
+//! can answer later (a parked long-poll) and can see a caller that has gone.
+
+use std::time::Duration;
+
+use actix::prelude::*;
+use tokio::sync::oneshot;
+
+use super::provider::{ProviderActor, ProviderSnapshot};
+use crate::domain::{AcquireRequest, Answer, Event, HeadSha, Outcome, ProviderKey};
+use crate::service::ServiceError;
+
+/// Where a provider sends its answer.
+pub type Reply<T> = oneshot::Sender<Result<T, ServiceError>>;
+
+/// A run asks for the lease; with a `wait`, a `pending` answer is held until the status
+/// changes or the wait ends.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Acquire {
+    pub call: AcquireRequest,
+    pub wait: Duration,
+    pub reply: Reply<Answer>,
+}
+
+/// The holder ends its lease.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Release {
+    pub head_sha: HeadSha,
+    pub outcome: Outcome,
+    pub fencing_token: Option<u64>,
+    pub reply: Reply<Answer>,
+}
+
+/// Admin: drop the provider's state (durably) and answer the view after clearing.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Clear {
+    pub reply: Reply<ProviderSnapshot>,
+}
+
+/// A copy of the provider's state for the views.
+#[derive(Message)]
+#[rtype(result = "ProviderSnapshot")]
+pub struct Snapshot;
+
+/// The newest `limit` history events, newest first.
+#[derive(Message)]
+#[rtype(result = "Vec<Event>")]
+pub struct History {
+    pub limit: usize,
+}
+
+/// A parked caller's HTTP request ended: forget callers that are gone.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Hangup;
+
+/// Undo a grant whose answer could not be delivered.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Revoke {
+    pub head_sha: HeadSha,
+}
+
+/// Find the provider for `key`; `create` (only `acquire` sets it) starts one if the
+/// configuration allows it.
+#[derive(Message)]
+#[rtype(result = "Result<Addr<ProviderActor>, ServiceError>")]
+pub struct Lookup {
+    pub key: ProviderKey,
+    pub create: bool,
+}
+
+/// Every provider the registry serves, ordered by key.
+#[derive(Message)]
+#[rtype(result = "Vec<(ProviderKey, Addr<ProviderActor>)>")]
+pub struct ListProviders;
+
+/// Shutting down: answer every parked long-poll caller now (with its current status).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Drain;

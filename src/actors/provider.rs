@@ -1,0 +1,499 @@
+//! `ProviderActor`: owns one merge queue's lease state, its parked long-poll callers and
+//! its timer. Every change is computed on a copy by the pure rules, saved, and only then
+//! made current and answered.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use log::{info, warn};
+
+use super::messages::{Acquire, Clear, Drain, Hangup, History, Release, Reply, Revoke, Snapshot};
+use crate::domain::{
+    AcquireRequest, Answer, Event, EventKind, LeaseError, LeaseSettings, ProviderKey,
+    ProviderState, Status, Time,
+};
+use crate::metrics::LeaseMetrics;
+use crate::record::{self, HISTORY_CAPACITY};
+use crate::service::{Readiness, ServiceError};
+use crate::store::{Op, Store};
+
+/// What the views need of a provider.
+#[derive(Debug, Clone)]
+pub struct ProviderSnapshot {
+    pub key: ProviderKey,
+    pub settings: LeaseSettings,
+    pub state: ProviderState,
+    /// Long-poll callers currently held open.
+    pub waiting: usize,
+}
+
+/// A long-poll caller held until its status changes or its wait ends.
+struct Waiter {
+    call: AcquireRequest,
+    deadline: Time,
+    reply: Reply<Answer>,
+}
+
+/// An answer to send once the change that produced it is on disk.
+enum Outgoing {
+    Lease(Reply<Answer>, Result<Answer, ServiceError>),
+    View(Reply<ProviderSnapshot>),
+}
+
+/// Everything a provider starts from: fresh, or as loaded from the store.
+pub struct ProviderInit {
+    pub key: ProviderKey,
+    pub settings: LeaseSettings,
+    pub state: ProviderState,
+    pub history: VecDeque<Event>,
+    pub next_event_seq: u64,
+    /// The bytes on disk for this state (empty for a provider never saved).
+    pub persisted: Vec<u8>,
+}
+
+pub struct ProviderActor {
+    key: ProviderKey,
+    label: String,
+    settings: LeaseSettings,
+    state: ProviderState,
+    history: VecDeque<Event>,
+    next_event_seq: u64,
+    persisted: Vec<u8>,
+    parked: Vec<Waiter>,
+    timer: Option<SpawnHandle>,
+    store: Store,
+    metrics: LeaseMetrics,
+    readiness: Arc<Readiness>,
+}
+
+impl Actor for ProviderActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        // Mailbox capacity: the HTTP workers use `send`, which waits when it is full.
+        ctx.set_mailbox_capacity(4096);
+        self.publish_gauges();
+        self.rearm(ctx, Time::now());
+    }
+
+    fn stopped(&mut self, _: &mut Self::Context) {
+        self.metrics.forget(&self.label);
+    }
+}
+
+impl ProviderActor {
+    pub fn new(
+        init: ProviderInit,
+        store: Store,
+        metrics: LeaseMetrics,
+        readiness: Arc<Readiness>,
+    ) -> Self {
+        Self {
+            label: init.key.to_string(),
+            key: init.key,
+            settings: init.settings,
+            state: init.state,
+            history: init.history,
+            next_event_seq: init.next_event_seq,
+            persisted: init.persisted,
+            parked: Vec::new(),
+            timer: None,
+            store,
+            metrics,
+            readiness,
+        }
+    }
+
+    fn snapshot(&self, state: &ProviderState) -> ProviderSnapshot {
+        ProviderSnapshot {
+            key: self.key.clone(),
+            settings: self.settings.clone(),
+            state: state.clone(),
+            waiting: self.parked.len(),
+        }
+    }
+
+    /// The one way state changes: settle `next` (parked callers, housekeeping), save it
+    /// if it differs from what is on disk, then make it current and answer.
+    fn commit(
+        &mut self,
+        mut next: ProviderState,
+        mut events: Vec<Event>,
+        mut out: Vec<Outgoing>,
+        now: Time,
+        ctx: &mut Context<Self>,
+    ) {
+        // Callers that hung up are not asking any more (rule 6).
+        self.parked.retain(|w| !w.reply.is_closed());
+        let calls: Vec<AcquireRequest> = self.parked.iter().map(|w| w.call.clone()).collect();
+        let (answers, _) = next.settle(&self.settings, &calls, now, &mut events);
+        let mut still = Vec::with_capacity(self.parked.len());
+        for (w, answer) in std::mem::take(&mut self.parked).into_iter().zip(answers) {
+            match answer {
+                Some(result) => {
+                    out.push(Outgoing::Lease(w.reply, result.map_err(ServiceError::from)))
+                }
+                None if w.deadline <= now => {
+                    let answer = current_answer(&next, &w.call);
+                    out.push(Outgoing::Lease(w.reply, answer));
+                }
+                None => still.push(w),
+            }
+        }
+        self.parked = still;
+
+        let record = record::encode(
+            &self.key,
+            &self.settings,
+            self.next_event_seq + events.len() as u64,
+            &next,
+        );
+        if events.is_empty() && record == self.persisted {
+            self.state = next;
+            self.deliver(out, ctx, now);
+            return;
+        }
+        let first_seq = self.next_event_seq;
+        let encoded: Vec<(u64, Vec<u8>)> = events
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (first_seq + i as u64, record::encode_event(e)))
+            .collect();
+        let next_seq = first_seq + events.len() as u64;
+        let op = Op::Put {
+            key: self.label.clone(),
+            record: record.clone(),
+            events: encoded,
+            keep_events_from: next_seq.saturating_sub(HISTORY_CAPACITY),
+        };
+        let pending = self.store.commit(vec![op]);
+        // `wait` pauses only this provider's mailbox and timers until the write is done,
+        // so nobody sees (or is answered from) state that is not on disk yet.
+        ctx.wait(
+            async move {
+                pending
+                    .await
+                    .unwrap_or(Err(crate::store::StoreError::Closed))
+            }
+            .into_actor(self)
+            .map(move |saved, act, ctx| match saved {
+                Ok(()) => {
+                    act.state = next;
+                    act.persisted = record;
+                    act.next_event_seq = next_seq;
+                    act.readiness.store_succeeded();
+                    act.observe(&events);
+                    act.history.extend(events);
+                    while act.history.len() > HISTORY_CAPACITY as usize {
+                        act.history.pop_front();
+                    }
+                    act.deliver(out, ctx, now);
+                }
+                Err(e) => {
+                    warn!("{}: state change not saved, answering 503: {e}", act.label);
+                    act.metrics
+                        .store_failures
+                        .with_label_values(&[&act.label])
+                        .inc();
+                    act.readiness.store_failed();
+                    for o in out {
+                        match o {
+                            Outgoing::Lease(reply, _) => {
+                                let _ = reply.send(Err(ServiceError::Unavailable(e.to_string())));
+                            }
+                            Outgoing::View(reply) => {
+                                let _ = reply.send(Err(ServiceError::Unavailable(e.to_string())));
+                            }
+                        }
+                    }
+                    act.publish_gauges();
+                    act.rearm(ctx, now);
+                }
+            }),
+        );
+    }
+
+    /// A change by one message: applied by `f` to a copy of the state at `now`, then
+    /// committed with the answers it produced.
+    fn change(
+        &mut self,
+        ctx: &mut Context<Self>,
+        f: impl FnOnce(&mut ProviderState, Time, &mut Vec<Event>) -> Vec<Outgoing>,
+    ) {
+        let now = Time::now();
+        let mut next = self.state.clone();
+        let mut events = Vec::new();
+        let out = f(&mut next, now, &mut events);
+        self.commit(next, events, out, now, ctx);
+    }
+
+    /// Send the answers of a saved change; a grant whose caller has gone is undone.
+    fn deliver(&mut self, out: Vec<Outgoing>, ctx: &mut Context<Self>, now: Time) {
+        for o in out {
+            match o {
+                Outgoing::Lease(reply, result) => {
+                    let granted = match &result {
+                        Ok(a) if a.request.status == Status::Acquired => {
+                            Some(a.request.head_sha.clone())
+                        }
+                        _ => None,
+                    };
+                    if reply.send(result).is_err() {
+                        if let Some(head_sha) = granted {
+                            warn!(
+                                "{}: grant to {head_sha} could not be delivered, undoing it",
+                                self.label
+                            );
+                            ctx.notify(Revoke { head_sha });
+                        }
+                    }
+                }
+                Outgoing::View(reply) => {
+                    let _ = reply.send(Ok(self.snapshot(&self.state)));
+                }
+            }
+        }
+        self.publish_gauges();
+        self.rearm(ctx, now);
+    }
+
+    /// One timer, set to the earliest moment something may change without a call.
+    fn rearm(&mut self, ctx: &mut Context<Self>, now: Time) {
+        if let Some(handle) = self.timer.take() {
+            ctx.cancel_future(handle);
+        }
+        let waits = self.parked.iter().map(|w| w.deadline);
+        let Some(deadline) = self
+            .state
+            .next_deadline(&self.settings, now)
+            .into_iter()
+            .chain(waits)
+            .min()
+        else {
+            return;
+        };
+        // A millisecond of slack so the deadline has surely passed when the timer fires.
+        let delay = deadline.since(now) + Duration::from_millis(1);
+        self.timer = Some(ctx.run_later(delay, |act, ctx| {
+            act.timer = None;
+            let now = Time::now();
+            act.commit(act.state.clone(), Vec::new(), Vec::new(), now, ctx);
+        }));
+    }
+
+    fn publish_gauges(&self) {
+        let l = [self.label.as_str()];
+        self.metrics
+            .known_requests
+            .with_label_values(&l)
+            .set(self.state.requests.len() as i64);
+        self.metrics
+            .holder
+            .with_label_values(&l)
+            .set(i64::from(self.state.acquired().is_some()));
+        self.metrics
+            .waiting_requests
+            .with_label_values(&l)
+            .set(self.parked.len() as i64);
+    }
+
+    /// Logs and counters for the events of a saved change.
+    fn observe(&self, events: &[Event]) {
+        let l = [self.label.as_str()];
+        for e in events {
+            let sha = e.head_sha.as_ref().map(|s| s.as_str()).unwrap_or("-");
+            let priority = e.priority.map(|p| p.get()).unwrap_or(0);
+            match e.kind {
+                EventKind::Registered => {
+                    log::debug!("{}: registered {sha} (priority {priority})", self.label)
+                }
+                EventKind::Granted => {
+                    info!(
+                        "{}: granted to {sha} (priority {priority}, fencing token {})",
+                        self.label,
+                        e.fencing_token.unwrap_or(0)
+                    );
+                    self.metrics.grants.with_label_values(&l).inc();
+                    if let Some(ms) = e.waited_ms {
+                        self.metrics
+                            .time_to_grant
+                            .with_label_values(&l)
+                            .observe(ms as f64 / 1000.0);
+                    }
+                }
+                EventKind::ReleasedSuccess | EventKind::ReleasedFailure => {
+                    let outcome = if e.kind == EventKind::ReleasedSuccess {
+                        "success"
+                    } else {
+                        "failure"
+                    };
+                    info!("{}: released by {sha} with {outcome}", self.label);
+                    self.metrics
+                        .releases
+                        .with_label_values(&[self.label.as_str(), outcome])
+                        .inc();
+                    if let Some(n) = e.batch_size {
+                        self.metrics
+                            .batch_size
+                            .with_label_values(&l)
+                            .observe(n as f64);
+                    }
+                }
+                EventKind::LeaseExpired => {
+                    info!(
+                        "{}: lease of {sha} expired after {:?} without a sign of life",
+                        self.label, self.settings.lease_timeout
+                    );
+                    self.metrics.expired_leases.with_label_values(&l).inc();
+                    self.metrics
+                        .releases
+                        .with_label_values(&[self.label.as_str(), "failure"])
+                        .inc();
+                }
+                EventKind::Evicted => {
+                    info!(
+                        "{}: evicted {sha} (not seen for {:?})",
+                        self.label, self.settings.ttl
+                    );
+                    self.metrics.evictions.with_label_values(&l).inc();
+                }
+                EventKind::Completed => log::debug!("{}: told {sha} completed", self.label),
+                EventKind::Revoked => {
+                    info!("{}: grant to {sha} undone: its caller had gone", self.label)
+                }
+                EventKind::Cleared => info!("{}: cleared", self.label),
+            }
+        }
+    }
+}
+
+/// A waiter's answer when its wait ends while it is still pending.
+fn current_answer(state: &ProviderState, call: &AcquireRequest) -> Result<Answer, ServiceError> {
+    state
+        .known_by_priority()
+        .into_iter()
+        .find(|a| a.request.head_sha == call.head_sha)
+        .ok_or(ServiceError::Lease(LeaseError::Conflict(
+            "the request is no longer known, retry",
+        )))
+}
+
+impl Handler<Acquire> for ProviderActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Acquire, ctx: &mut Context<Self>) {
+        let now = Time::now();
+        let mut next = self.state.clone();
+        let mut events = Vec::new();
+        let mut out = Vec::new();
+        // A newer call from the same run supersedes its older parked one.
+        let superseded: Vec<Waiter> = {
+            let (same, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut self.parked)
+                .into_iter()
+                .partition(|w| w.call.head_sha == msg.call.head_sha);
+            self.parked = rest;
+            same
+        };
+        let result = next.acquire(&self.settings, &msg.call, now, &mut events);
+        for w in superseded {
+            out.push(Outgoing::Lease(
+                w.reply,
+                result.clone().map_err(ServiceError::from),
+            ));
+        }
+        match result {
+            Ok(a) if a.request.status == Status::Pending && !msg.wait.is_zero() => {
+                self.parked.push(Waiter {
+                    call: msg.call,
+                    deadline: now.plus(msg.wait),
+                    reply: msg.reply,
+                });
+            }
+            other => out.push(Outgoing::Lease(
+                msg.reply,
+                other.map_err(ServiceError::from),
+            )),
+        }
+        self.commit(next, events, out, now, ctx);
+    }
+}
+
+impl Handler<Release> for ProviderActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Release, ctx: &mut Context<Self>) {
+        self.change(ctx, |state, now, events| {
+            let result = state.release(&msg.head_sha, msg.outcome, msg.fencing_token, now, events);
+            vec![Outgoing::Lease(
+                msg.reply,
+                result.map_err(ServiceError::from),
+            )]
+        });
+    }
+}
+
+impl Handler<Clear> for ProviderActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Clear, ctx: &mut Context<Self>) {
+        self.change(ctx, |state, now, events| {
+            state.clear(now, events);
+            vec![Outgoing::View(msg.reply)]
+        });
+    }
+}
+
+impl Handler<Revoke> for ProviderActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Revoke, ctx: &mut Context<Self>) {
+        self.change(ctx, |state, now, events| {
+            state.revoke(&msg.head_sha, now, events);
+            Vec::new()
+        });
+    }
+}
+
+impl Handler<Hangup> for ProviderActor {
+    type Result = ();
+
+    fn handle(&mut self, _: Hangup, ctx: &mut Context<Self>) {
+        let before = self.parked.len();
+        self.parked.retain(|w| !w.reply.is_closed());
+        if self.parked.len() != before {
+            self.publish_gauges();
+            self.rearm(ctx, Time::now());
+        }
+    }
+}
+
+impl Handler<Snapshot> for ProviderActor {
+    type Result = MessageResult<Snapshot>;
+
+    fn handle(&mut self, _: Snapshot, _: &mut Context<Self>) -> Self::Result {
+        self.parked.retain(|w| !w.reply.is_closed());
+        MessageResult(self.snapshot(&self.state))
+    }
+}
+
+impl Handler<History> for ProviderActor {
+    type Result = MessageResult<History>;
+
+    fn handle(&mut self, msg: History, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.history.iter().rev().take(msg.limit).cloned().collect())
+    }
+}
+
+impl Handler<Drain> for ProviderActor {
+    type Result = ();
+
+    fn handle(&mut self, _: Drain, ctx: &mut Context<Self>) {
+        for w in std::mem::take(&mut self.parked) {
+            let _ = w.reply.send(current_answer(&self.state, &w.call));
+        }
+        self.publish_gauges();
+        self.rearm(ctx, Time::now());
+    }
+}

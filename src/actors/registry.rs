@@ -1,0 +1,139 @@
+//! `RegistryActor`: maps a provider key to its actor, starts configured and stored
+//! providers at boot and creates new ones on first `acquire` when allowed. It never
+//! waits on anything.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use actix::prelude::*;
+use log::info;
+
+use super::messages::{Drain, ListProviders, Lookup};
+use super::provider::{ProviderActor, ProviderInit};
+use crate::config::Settings;
+use crate::domain::{ProviderKey, ProviderState, Time};
+use crate::metrics::LeaseMetrics;
+use crate::service::{Readiness, ServiceError};
+use crate::store::Store;
+
+pub struct RegistryActor {
+    providers: BTreeMap<ProviderKey, Addr<ProviderActor>>,
+    settings: Arc<Settings>,
+    store: Store,
+    metrics: LeaseMetrics,
+    readiness: Arc<Readiness>,
+}
+
+impl Actor for RegistryActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(16 * 1024);
+    }
+}
+
+impl RegistryActor {
+    /// `loaded` are the providers read from the store (already filtered to the ones the
+    /// configuration serves); configured repositories without a record start fresh.
+    pub fn new(
+        settings: Arc<Settings>,
+        loaded: Vec<ProviderInit>,
+        store: Store,
+        metrics: LeaseMetrics,
+        readiness: Arc<Readiness>,
+    ) -> Self {
+        let mut registry = Self {
+            providers: BTreeMap::new(),
+            settings,
+            store,
+            metrics,
+            readiness,
+        };
+        for init in loaded {
+            registry.start_provider(init);
+        }
+        let configured: Vec<ProviderKey> = registry
+            .settings
+            .repositories
+            .iter()
+            .map(|r| r.key.clone())
+            .collect();
+        for key in configured {
+            if !registry.providers.contains_key(&key) {
+                if let Some(settings) = registry.settings.lease_settings_for(&key) {
+                    registry.start_provider(fresh(key, settings));
+                }
+            }
+        }
+        registry
+    }
+
+    fn start_provider(&mut self, init: ProviderInit) {
+        let key = init.key.clone();
+        let actor = ProviderActor::new(
+            init,
+            self.store.clone(),
+            self.metrics.clone(),
+            self.readiness.clone(),
+        );
+        self.providers.insert(key, actor.start());
+    }
+}
+
+fn fresh(key: ProviderKey, settings: crate::domain::LeaseSettings) -> ProviderInit {
+    ProviderInit {
+        key,
+        settings,
+        state: ProviderState::new(Time::now()),
+        history: Default::default(),
+        next_event_seq: 0,
+        persisted: Vec::new(),
+    }
+}
+
+impl Handler<Lookup> for RegistryActor {
+    type Result = Result<Addr<ProviderActor>, ServiceError>;
+
+    fn handle(&mut self, msg: Lookup, _: &mut Context<Self>) -> Self::Result {
+        if let Some(addr) = self.providers.get(&msg.key) {
+            return Ok(addr.clone());
+        }
+        let settings = match self.settings.lease_settings_for(&msg.key) {
+            Some(s) if msg.create => s,
+            _ => return Err(ServiceError::UnknownProvider(msg.key.to_string())),
+        };
+        if self.providers.len() >= self.settings.max_providers {
+            return Err(ServiceError::TooManyProviders(self.settings.max_providers));
+        }
+        info!("{}: new provider", msg.key);
+        let key = msg.key.clone();
+        self.start_provider(fresh(key, settings));
+        self.providers
+            .get(&msg.key)
+            .cloned()
+            .ok_or_else(|| ServiceError::UnknownProvider(msg.key.to_string()))
+    }
+}
+
+impl Handler<ListProviders> for RegistryActor {
+    type Result = MessageResult<ListProviders>;
+
+    fn handle(&mut self, _: ListProviders, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(
+            self.providers
+                .iter()
+                .map(|(k, a)| (k.clone(), a.clone()))
+                .collect(),
+        )
+    }
+}
+
+impl Handler<Drain> for RegistryActor {
+    type Result = ();
+
+    fn handle(&mut self, _: Drain, _: &mut Context<Self>) {
+        for addr in self.providers.values() {
+            addr.do_send(Drain);
+        }
+    }
+}

@@ -1,0 +1,67 @@
+//! History events (SPEC §6): what happened to a provider, kept durably with its state.
+
+use super::HeadSha;
+use super::{Priority, Request, Time};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    Registered,
+    Granted,
+    ReleasedSuccess,
+    ReleasedFailure,
+    Completed,
+    Evicted,
+    LeaseExpired,
+    /// A grant undone because its answer could not be delivered to the caller.
+    Revoked,
+    Cleared,
+}
+
+impl EventKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Registered => "registered",
+            EventKind::Granted => "granted",
+            EventKind::ReleasedSuccess => "released_success",
+            EventKind::ReleasedFailure => "released_failure",
+            EventKind::Completed => "completed",
+            EventKind::Evicted => "evicted",
+            EventKind::LeaseExpired => "lease_expired",
+            EventKind::Revoked => "revoked",
+            EventKind::Cleared => "cleared",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Event {
+    pub at: Time,
+    pub kind: EventKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub head_sha: Option<HeadSha>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<Priority>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fencing_token: Option<u64>,
+    /// For `granted`: milliseconds from the round's first registration to the grant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waited_ms: Option<u64>,
+    /// For `released_success`: how many runs of the round the success covered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch_size: Option<u64>,
+}
+
+impl Event {
+    pub fn of(kind: EventKind, at: Time, request: Option<&Request>) -> Self {
+        Self {
+            at,
+            kind,
+            head_sha: request.map(|r| r.head_sha.clone()),
+            priority: request.map(|r| r.priority),
+            fencing_token: None,
+            waited_ms: None,
+            batch_size: None,
+        }
+    }
+}

@@ -1,0 +1,97 @@
+//! The versioned on-disk shape of a provider (the store itself only sees bytes).
+
+use crate::domain::{Event, LeaseSettings, ProviderKey, ProviderState};
+
+/// Bumped when the record's shape changes incompatibly.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// History events kept per provider.
+pub const HISTORY_CAPACITY: u64 = 500;
+
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub struct StoredProvider {
+    pub version: u32,
+    pub key: String,
+    /// The settings the state was built under (informative: the configuration wins).
+    pub settings: LeaseSettings,
+    /// Sequence number the next history event gets.
+    pub next_event_seq: u64,
+    pub state: ProviderState,
+}
+
+/// Why a stored record could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    #[error("record of provider {key} cannot be decoded: {reason}")]
+    Undecodable { key: String, reason: String },
+    #[error("record of provider {key} has schema version {found}, this build reads version {SCHEMA_VERSION}")]
+    UnknownVersion { key: String, found: u32 },
+    #[error("history event {seq} of provider {key} cannot be decoded: {reason}")]
+    BadEvent {
+        key: String,
+        seq: u64,
+        reason: String,
+    },
+    #[error("stored provider key {key:?} is not of the form owner:repo:base_ref")]
+    BadKey { key: String },
+}
+
+pub fn encode(
+    key: &ProviderKey,
+    settings: &LeaseSettings,
+    next_event_seq: u64,
+    state: &ProviderState,
+) -> Vec<u8> {
+    #[derive(serde::Serialize)]
+    struct Borrowed<'a> {
+        version: u32,
+        key: String,
+        settings: &'a LeaseSettings,
+        next_event_seq: u64,
+        state: &'a ProviderState,
+    }
+    let record = Borrowed {
+        version: SCHEMA_VERSION,
+        key: key.to_string(),
+        settings,
+        next_event_seq,
+        state,
+    };
+    // Serializing plain data structs to a Vec cannot fail.
+    serde_json::to_vec(&record).unwrap_or_default()
+}
+
+pub fn encode_event(event: &Event) -> Vec<u8> {
+    serde_json::to_vec(event).unwrap_or_default()
+}
+
+pub fn decode(key: &str, bytes: &[u8]) -> Result<(ProviderKey, StoredProvider), RecordError> {
+    #[derive(serde::Deserialize)]
+    struct VersionOnly {
+        version: u32,
+    }
+    let undecodable = |e: serde_json::Error| RecordError::Undecodable {
+        key: key.to_owned(),
+        reason: e.to_string(),
+    };
+    let version: VersionOnly = serde_json::from_slice(bytes).map_err(undecodable)?;
+    if version.version != SCHEMA_VERSION {
+        return Err(RecordError::UnknownVersion {
+            key: key.to_owned(),
+            found: version.version,
+        });
+    }
+    let record: StoredProvider = serde_json::from_slice(bytes).map_err(undecodable)?;
+    let parsed = ProviderKey::parse(key).map_err(|_| RecordError::BadKey {
+        key: key.to_owned(),
+    })?;
+    Ok((parsed, record))
+}
+
+pub fn decode_event(key: &str, seq: u64, bytes: &[u8]) -> Result<Event, RecordError> {
+    serde_json::from_slice(bytes).map_err(|e| RecordError::BadEvent {
+        key: key.to_owned(),
+        seq,
+        reason: e.to_string(),
+    })
+}

@@ -1,0 +1,112 @@
+//! Parsing at the edge: path, query and body into validated values, or an `ApiError`.
+
+use std::time::Duration;
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest};
+use futures_util::StreamExt;
+use percent_encoding::percent_decode_str;
+use serde::de::DeserializeOwned;
+use serde_json::json;
+
+use super::error::ApiError;
+use crate::domain::ProviderKey;
+
+/// Request bodies larger than this are refused with 413.
+pub const MAX_BODY: usize = 64 * 1024;
+/// The longest a waiting acquire may be held.
+pub const MAX_WAIT: Duration = Duration::from_secs(120);
+
+fn segment(req: &HttpRequest, name: &str) -> String {
+    let raw = req.match_info().get(name).unwrap_or_default();
+    percent_decode_str(raw).decode_utf8_lossy().into_owned()
+}
+
+/// `{owner}/{repo}/{base_ref}` from the path; `base_ref` raw with slashes or `%2F`-encoded.
+pub fn provider_key(req: &HttpRequest) -> Result<ProviderKey, ApiError> {
+    Ok(ProviderKey::new(
+        &segment(req, "owner"),
+        &segment(req, "repo"),
+        &segment(req, "base_ref"),
+    )?)
+}
+
+/// Reads a JSON body whatever its Content-Type says (old clients send `json`).
+pub async fn json_body<T: DeserializeOwned>(mut payload: web::Payload) -> Result<T, ApiError> {
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("request body is larger than {MAX_BODY} bytes"),
+        )
+        .with_context(json!({ "limit": MAX_BODY }))
+    };
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| match e {
+            actix_web::error::PayloadError::Overflow => too_large(),
+            other => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                format!("request body could not be read: {other}"),
+            ),
+        })?;
+        if body.len() + chunk.len() > MAX_BODY {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    serde_json::from_slice(&body).map_err(|e| {
+        ApiError::unprocessable(format!(
+            "request body is not JSON of the expected shape: {e}"
+        ))
+        .with_context(json!({ "line": e.line(), "column": e.column() }))
+    })
+}
+
+/// The value of `name` in the query string, percent-decoded.
+pub fn query_param(req: &HttpRequest, name: &str) -> Option<String> {
+    req.query_string().split('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        (k == name).then(|| {
+            percent_decode_str(&v.replace('+', " "))
+                .decode_utf8_lossy()
+                .into_owned()
+        })
+    })
+}
+
+/// `?wait=30` or `?wait=30s` / `1m`: how long a pending answer may be held (≤ 120 s).
+pub fn wait(req: &HttpRequest) -> Result<Duration, ApiError> {
+    let Some(raw) = query_param(req, "wait") else {
+        return Ok(Duration::ZERO);
+    };
+    let raw = raw.trim();
+    let parsed = if raw.is_empty() {
+        Ok(Duration::ZERO)
+    } else if raw.bytes().all(|b| b.is_ascii_digit()) {
+        raw.parse::<u64>().map(Duration::from_secs).map_err(|_| ())
+    } else {
+        humantime::parse_duration(raw).map_err(|_| ())
+    };
+    parsed.map(|d| d.min(MAX_WAIT)).map_err(|_| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "wait must be seconds or a duration like 30s, at most 120s",
+        )
+        .with_context(json!({ "field": "wait" }))
+    })
+}
+
+/// `?limit=N` for the history (default 50, at most 500).
+pub fn limit(req: &HttpRequest) -> Result<usize, ApiError> {
+    match query_param(req, "limit") {
+        None => Ok(50),
+        Some(raw) => raw
+            .trim()
+            .parse::<usize>()
+            .map(|n| n.min(500))
+            .map_err(|_| {
+                ApiError::new(StatusCode::BAD_REQUEST, "limit must be a whole number")
+                    .with_context(json!({ "field": "limit" }))
+            }),
+    }
+}

@@ -1,0 +1,8 @@
+//! One test binary for the HTTP API: the real server on a real port, driven over awc.
+
+mod auth;
+mod errors;
+mod helpers;
+mod lease_flow;
+mod providers;
+mod waiting;
