@@ -441,6 +441,17 @@ heartbeat() {
   done
 }
 
+# alive PID: the process exists and is not a zombie.
+alive() {
+  local state
+  kill -0 "$1" 2>/dev/null || return 1
+  state="$(ps -o stat= -p "$1" 2>/dev/null || true)"
+  case "$state" in
+    Z* | "") return 1 ;;
+  esac
+  return 0
+}
+
 stop_heartbeat() {
   local pid i
   [ -f "$PID_FILE" ] || return 0
@@ -448,9 +459,11 @@ stop_heartbeat() {
   rm -f "$PID_FILE"
   [[ "$pid" =~ ^[0-9]+$ ]] || return 0
   if kill "$pid" 2>/dev/null; then
+    # Wait until it is gone, so no heartbeat races the release. An exited process
+    # stays a zombie until its new parent reaps it: that counts as gone.
     for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do
-      kill -0 "$pid" 2>/dev/null || break
-      sleep 0.25 2>/dev/null || sleep 1
+      alive "$pid" || break
+      sleep 0.1 2>/dev/null || sleep 1
       if [ "$i" = 20 ]; then kill -9 "$pid" 2>/dev/null || true; fi
     done
   fi

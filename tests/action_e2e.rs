@@ -285,6 +285,14 @@ impl Run {
             String::from_utf8_lossy(&out.stderr)
         );
         let outputs = parse_outputs(&fs::read_to_string(&output_file).unwrap_or_default());
+        // Shown for a failing test (or with --nocapture).
+        eprintln!(
+            "--- PR {} step {n} ({:?}, {}): {:?}\n{log}",
+            self.pr,
+            took,
+            out.status,
+            outputs.get("result")
+        );
         Step {
             success: out.status.success(),
             outputs,
