@@ -65,6 +65,8 @@ struct ServerOptions {
     expected_build_count: u32,
     /// TOML written to a file and passed with `--config`.
     config: Option<&'static str>,
+    /// `--lease-timeout` (the server's default when `None`).
+    lease_timeout: Option<&'static str>,
 }
 
 impl Default for ServerOptions {
@@ -72,6 +74,7 @@ impl Default for ServerOptions {
         ServerOptions {
             expected_build_count: 4,
             config: None,
+            lease_timeout: None,
         }
     }
 }
@@ -99,6 +102,9 @@ impl Server {
             .args(["--stabilisation-window", "2s", "--ttl", "30s"])
             .arg("--expected-build-count")
             .arg(options.expected_build_count.to_string());
+        if let Some(lease_timeout) = options.lease_timeout {
+            cmd.args(["--lease-timeout", lease_timeout]);
+        }
         if let Some(toml) = options.config {
             let path = dir.path().join("config.toml");
             fs::write(&path, toml).expect("write config");
@@ -188,7 +194,7 @@ impl Run {
     /// `priority` commits ahead of the base (what the stub `gh` answers).
     fn new(pr: u32, priority: u32, base_ref: &str) -> Arc<Run> {
         let dir = TempDir::new().expect("run temp dir");
-        let head_sha = format!("{:040x}", 0xabc0_0000_u64 + u64::from(pr));
+        let head_sha = format!("{:x}{:032x}", 0xabc0_0000_u64 + u64::from(pr), 0);
         let event = serde_json::json!({
             "action": "checks_requested",
             "merge_group": {
@@ -510,6 +516,7 @@ fn the_auth_input_is_sent_as_the_authorization_header() {
     let server = Server::start(ServerOptions {
         expected_build_count: 1,
         config: Some(AUTH_CONFIG),
+        ..Default::default()
     });
     let run = Run::new(42, 1, "release/1.x");
     let auth = format!("Bearer {TOKEN}");
@@ -546,6 +553,7 @@ fn a_wrong_token_fails_the_step_at_once_with_the_service_message() {
     let server = Server::start(ServerOptions {
         expected_build_count: 1,
         config: Some(AUTH_CONFIG),
+        ..Default::default()
     });
     let run = Run::new(1, 1, "main");
 
@@ -660,4 +668,66 @@ fn a_release_in_a_job_that_never_acquired_does_nothing_and_succeeds() {
     assert!(step.success, "{}", step.log);
     assert!(step.log.contains("nothing to release"), "{}", step.log);
     assert!(step.took < Duration::from_secs(5));
+}
+
+#[test]
+fn the_heartbeat_keeps_the_lease_past_the_lease_timeout() {
+    require_tools();
+    // Arrange: a 2 s lease_timeout, so the heartbeat beats every second.
+    let server = Server::start(ServerOptions {
+        expected_build_count: 1,
+        lease_timeout: Some("2s"),
+        ..Default::default()
+    });
+    let run = Run::new(1, 1, "main");
+    let acquired = run.acquire(&server.endpoint(), &[]);
+    assert_eq!(acquired.result(), "acquired", "{}", acquired.log);
+
+    // Act: the job works for twice the lease_timeout.
+    thread::sleep(Duration::from_secs(4));
+    let released = run.release(&server.endpoint(), "success", &[]);
+
+    // Assert
+    assert!(
+        acquired.log.contains("heartbeat every 1s"),
+        "{}",
+        acquired.log
+    );
+    assert_released(&released, &["completed", "success"]);
+}
+
+#[test]
+fn a_release_after_the_lease_was_lost_fails_the_step_loudly() {
+    require_tools();
+    // Arrange: the heartbeat is gone (its pid file removed, so it stops), and the
+    // holder stays silent past the 2 s lease_timeout.
+    let server = Server::start(ServerOptions {
+        expected_build_count: 1,
+        lease_timeout: Some("2s"),
+        ..Default::default()
+    });
+    let run = Run::new(1, 1, "main");
+    let acquired = run.acquire(&server.endpoint(), &[]);
+    assert_eq!(acquired.result(), "acquired", "{}", acquired.log);
+    let state = run.dir.path().join("runner_temp/mq-lease-service");
+    for job in fs::read_dir(&state).expect("state dir") {
+        fs::remove_file(job.expect("entry").path().join("heartbeat.pid")).expect("remove pid file");
+    }
+
+    // Act
+    thread::sleep(Duration::from_secs(4));
+    let released = run.release(&server.endpoint(), "success", &[]);
+
+    // Assert
+    assert!(
+        !released.success,
+        "a refused release fails the step:\n{}",
+        released.log
+    );
+    assert!(released.log.contains("::error"), "{}", released.log);
+    assert!(
+        released.log.contains("was refused"),
+        "the reason is given:\n{}",
+        released.log
+    );
 }
