@@ -252,7 +252,8 @@ acquire() {
 
   local started deadline remaining wait attempt=0 delay status short_sha="${head_sha:0:12}"
   started="$(now)"
-  deadline=$((started + timeout))
+  # The clock counts whole seconds: one more keeps the wait at least 'timeout'.
+  deadline=$((started + timeout + 1))
   log "Asking $ENDPOINT for the lease of $repo@$base_ref for $short_sha (priority $priority); giving up after $(human "$timeout")."
 
   while :; do
