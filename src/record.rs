@@ -95,3 +95,71 @@ pub fn decode_event(key: &str, seq: u64, bytes: &[u8]) -> Result<Event, RecordEr
         reason: e.to_string(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{AcquireRequest, HeadSha, Priority, Time};
+
+    fn poll(
+        state: &mut ProviderState,
+        settings: &LeaseSettings,
+        sha: &str,
+        at: u64,
+        events: &mut Vec<Event>,
+    ) {
+        let call = AcquireRequest {
+            head_sha: HeadSha::parse(sha).unwrap(),
+            head_ref: None,
+            priority: Priority::parse(1).unwrap(),
+        };
+        state.acquire(settings, &call, Time(at), events).unwrap();
+    }
+
+    /// The provider skips the disk write when a change produced no event and the encoded
+    /// record is unchanged: that is what a plain poll must be.
+    #[test]
+    fn a_plain_poll_leaves_the_record_byte_identical_and_a_registration_does_not() {
+        let key = ProviderKey::parse("acme:shop:main").unwrap();
+        let settings = LeaseSettings::default();
+        let mut state = ProviderState::new(Time(1_000));
+        let mut events = Vec::new();
+        poll(&mut state, &settings, "a", 2_000, &mut events);
+        assert_eq!(events.len(), 1, "registering is an event");
+        let saved = encode(&key, &settings, 1, &state);
+
+        let mut events = Vec::new();
+        poll(&mut state, &settings, "a", 9_000, &mut events);
+        assert!(events.is_empty());
+        assert_eq!(
+            encode(&key, &settings, 1, &state),
+            saved,
+            "a poll must not need a write"
+        );
+
+        poll(&mut state, &settings, "b", 9_500, &mut events);
+        assert_ne!(encode(&key, &settings, 2, &state), saved);
+    }
+
+    #[test]
+    fn a_record_round_trips_and_a_foreign_version_is_refused_by_name() {
+        let key = ProviderKey::parse("acme:shop:release/1.x").unwrap();
+        let settings = LeaseSettings::default();
+        let state = ProviderState::new(Time(5));
+        let bytes = encode(&key, &settings, 7, &state);
+        let (k, mut stored) = decode("acme:shop:release/1.x", &bytes).unwrap();
+        // Runtime-only times come back through resume(), as at start-up.
+        stored.state.resume(Time(5));
+        assert_eq!((k, stored.next_event_seq, stored.state), (key, 7, state));
+        let future = String::from_utf8(bytes)
+            .unwrap()
+            .replace("\"version\":1", "\"version\":99");
+        let err = decode("acme:shop:release/1.x", future.as_bytes())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("acme:shop:release/1.x") && err.contains("99"),
+            "{err}"
+        );
+    }
+}
