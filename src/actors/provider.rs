@@ -283,6 +283,18 @@ impl ProviderActor {
         }));
     }
 
+    /// Drops parked callers whose request has ended; true if any were dropped (the
+    /// gauges are then updated here, whichever message noticed it first).
+    fn forget_gone_callers(&mut self) -> bool {
+        let before = self.parked.len();
+        self.parked.retain(|w| !w.reply.is_closed());
+        let changed = self.parked.len() != before;
+        if changed {
+            self.publish_gauges();
+        }
+        changed
+    }
+
     fn publish_gauges(&self) {
         let l = [self.label.as_str()];
         self.metrics
@@ -460,10 +472,7 @@ impl Handler<Hangup> for ProviderActor {
     type Result = ();
 
     fn handle(&mut self, _: Hangup, ctx: &mut Context<Self>) {
-        let before = self.parked.len();
-        self.parked.retain(|w| !w.reply.is_closed());
-        if self.parked.len() != before {
-            self.publish_gauges();
+        if self.forget_gone_callers() {
             self.rearm(ctx, Time::now());
         }
     }
@@ -472,8 +481,10 @@ impl Handler<Hangup> for ProviderActor {
 impl Handler<Snapshot> for ProviderActor {
     type Result = MessageResult<Snapshot>;
 
-    fn handle(&mut self, _: Snapshot, _: &mut Context<Self>) -> Self::Result {
-        self.parked.retain(|w| !w.reply.is_closed());
+    fn handle(&mut self, _: Snapshot, ctx: &mut Context<Self>) -> Self::Result {
+        if self.forget_gone_callers() {
+            self.rearm(ctx, Time::now());
+        }
         MessageResult(self.snapshot(&self.state))
     }
 }
