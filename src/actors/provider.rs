@@ -384,9 +384,7 @@ impl ProviderActor {
 /// A waiter's answer when its wait ends while it is still pending.
 fn current_answer(state: &ProviderState, call: &AcquireRequest) -> Result<Answer, ServiceError> {
     state
-        .known_by_priority()
-        .into_iter()
-        .find(|a| a.request.head_sha == call.head_sha)
+        .answer_for(&call.head_sha)
         .ok_or(ServiceError::Lease(LeaseError::Conflict(
             "the request is no longer known, retry",
         )))

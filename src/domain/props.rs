@@ -13,14 +13,12 @@ const RUNS: usize = 6;
 
 #[derive(Debug, Clone)]
 enum Op {
+    /// An acquire call; with `park`, a long-poll that stays parked while `pending`
+    /// (answered by `settle` when its status changes).
     Acquire {
         run: usize,
         priority: i64,
-    },
-    /// The run parks a long-poll acquire (answered by `settle` when its status changes).
-    Park {
-        run: usize,
-        priority: i64,
+        park: bool,
     },
     /// A parked caller hangs up.
     Unpark {
@@ -38,8 +36,8 @@ enum Op {
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        4 => (0..RUNS, 1i64..5).prop_map(|(run, priority)| Op::Acquire { run, priority }),
-        2 => (0..RUNS, 1i64..5).prop_map(|(run, priority)| Op::Park { run, priority }),
+        6 => (0..RUNS, 1i64..5, prop::bool::weighted(1.0 / 3.0))
+            .prop_map(|(run, priority, park)| Op::Acquire { run, priority, park }),
         1 => (0..RUNS).prop_map(|run| Op::Unpark { run }),
         2 => (0..RUNS, any::<bool>()).prop_map(|(run, success)| Op::Release { run, success }),
         3 => (0u64..90).prop_map(|secs| Op::Advance { secs }),
@@ -202,17 +200,7 @@ proptest! {
             let mut events = Vec::new();
             let mut asked = w.parked.clone();
             match op {
-                Op::Acquire { run, priority } => {
-                    let c = call(run, priority);
-                    w.parked.retain(|p| p.head_sha != c.head_sha);
-                    asked.retain(|p| p.head_sha != c.head_sha);
-                    let _ = w.state.acquire(&w.settings, &c, w.now, &mut events);
-                    w.last_call = w.now;
-                    w.check_no_join_while_held(&before, &c.head_sha)?;
-                    asked.push(c);
-                    w.settle(&mut events);
-                }
-                Op::Park { run, priority } => {
+                Op::Acquire { run, priority, park } => {
                     let c = call(run, priority);
                     // A newer call from the same run supersedes its older parked one.
                     w.parked.retain(|p| p.head_sha != c.head_sha);
@@ -220,7 +208,7 @@ proptest! {
                     let answer = w.state.acquire(&w.settings, &c, w.now, &mut events);
                     w.last_call = w.now;
                     w.check_no_join_while_held(&before, &c.head_sha)?;
-                    if matches!(&answer, Ok(a) if a.request.status == Status::Pending) {
+                    if park && matches!(&answer, Ok(a) if a.request.status == Status::Pending) {
                         w.parked.push(c.clone());
                     }
                     asked.push(c);

@@ -552,6 +552,11 @@ impl ProviderState {
         events.push(Event::of(EventKind::Cleared, now, None));
     }
 
+    /// The current answer for a known run (a waiter whose wait ended), if it is known.
+    pub fn answer_for(&self, sha: &HeadSha) -> Option<Answer> {
+        self.index_of(sha).map(|idx| self.answer(idx))
+    }
+
     /// Known requests ascending by priority (the provider view's `known`).
     pub fn known_by_priority(&self) -> Vec<Answer> {
         let mut idx: Vec<usize> = (0..self.requests.len()).collect();
