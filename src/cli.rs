@@ -21,6 +21,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 
 use crate::config::duration;
+use crate::logging::LogFormat;
 
 /// Merge-queue lease service: one shared resource, the run with the most commits wins.
 ///
@@ -74,6 +75,10 @@ pub struct Cli {
         default_missing_value = "true"
     )]
     pub auto_register: Option<bool>,
+
+    /// Log lines as `text` or `json` (one object per line) [default: text]. `RUST_LOG` filters.
+    #[arg(long, value_name = "FORMAT", value_enum, env = "MQ_LEASE_LOG_FORMAT")]
+    pub log_format: Option<LogFormat>,
 
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -146,6 +151,8 @@ mod tests {
             "--lease-timeout",
             "0",
             "--auto-register",
+            "--log-format",
+            "json",
         ])
         .unwrap();
         assert_eq!(cli.config, Some(PathBuf::from("c.toml")));
@@ -158,6 +165,7 @@ mod tests {
         assert_eq!(cli.delay_assignment_count, Some(2));
         assert_eq!(cli.lease_timeout, Some(Duration::ZERO));
         assert_eq!(cli.auto_register, Some(true));
+        assert_eq!(cli.log_format, Some(LogFormat::Json));
         assert_eq!(cli.command, None);
     }
 
@@ -185,6 +193,7 @@ mod tests {
             &["--expected-build-count", "0"],
             &["--delay-assignment-count", "-1"],
             &["--port", "70000"],
+            &["--log-format", "yaml"],
         ] {
             assert!(parse(args).is_err(), "{args:?} was accepted");
         }

@@ -1,10 +1,12 @@
 //! mq-lease-service: one lease per merge queue, the run with the most commits wins.
 
+pub mod access_log;
 pub mod actors;
 pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod healthcheck;
+pub mod logging;
 pub mod metrics;
 pub mod record;
 pub mod routes;

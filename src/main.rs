@@ -5,6 +5,7 @@ use clap::Parser;
 use mq_lease_service::cli::{Cli, Command};
 use mq_lease_service::config::Settings;
 use mq_lease_service::healthcheck;
+use mq_lease_service::logging;
 use mq_lease_service::startup::Application;
 
 fn main() -> ExitCode {
@@ -21,11 +22,7 @@ fn main() -> ExitCode {
             }
         };
     }
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
-        // actix-web-prom warns on every request to a route with a regex segment
-        // ({base_ref:.+}) although the label it then uses is the right route pattern.
-        .filter_module("actix_web_prom", log::LevelFilter::Error)
-        .init();
+    logging::init(cli.log_format.unwrap_or_default());
     let settings = match Settings::load(&cli, &|name| std::env::var(name).ok()) {
         Ok(s) => s,
         Err(e) => {

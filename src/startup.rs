@@ -11,6 +11,7 @@ use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
 use log::{info, warn};
 
+use crate::access_log;
 use crate::actors::messages::Drain;
 use crate::actors::provider::ProviderInit;
 use crate::actors::RegistryActor;
@@ -36,7 +37,7 @@ pub enum StartupError {
     #[error("the start-up thread pool is gone")]
     Blocking,
     #[error("metrics: {0}")]
-    Metrics(String),
+    Metrics(#[from] prometheus::Error),
 }
 
 pub struct Application {
@@ -88,7 +89,8 @@ impl Application {
         }
         info!("loaded {} provider(s) from {path}", providers.len());
 
-        let (prometheus, lease_metrics) = metrics::build().map_err(StartupError::Metrics)?;
+        let metrics = metrics::Metrics::build()?;
+        let lease_metrics = metrics.lease.clone();
         let registry = RegistryActor::new(
             settings.clone(),
             providers,
@@ -101,6 +103,8 @@ impl Application {
 
         let service = web::Data::new(LeaseService::new(registry.clone(), store));
         let readiness = web::Data::from(readiness);
+        let metrics = web::Data::new(metrics);
+        let metrics_auth = settings.metrics_auth;
         let authenticator = settings
             .auth
             .as_ref()
@@ -116,15 +120,21 @@ impl Application {
             .map_err(|source| StartupError::Bind { addr, source })?
             .port();
         let server = HttpServer::new(move || {
+            // The access log is outermost: it also sees (and times) what auth refuses.
             let mut app = App::new()
                 .wrap(from_fn(auth::require_credentials))
-                .wrap(prometheus.clone())
+                .wrap(from_fn(access_log::observe))
                 .app_data(service.clone())
-                .app_data(readiness.clone());
+                .app_data(readiness.clone())
+                .app_data(metrics.clone());
             if let Some(a) = &authenticator {
                 app = app.app_data(a.clone());
             }
-            app.configure(routes::configure)
+            if metrics_auth {
+                app = app.app_data(auth::MetricsAuth);
+            }
+            app.route("/metrics", web::get().to(metrics::serve))
+                .configure(routes::configure)
                 .default_service(web::to(routes::not_found))
         })
         .on_connect(routes::conn::remember_socket)

@@ -14,7 +14,7 @@ use crate::domain::{
     AcquireRequest, Answer, Event, EventKind, LeaseError, LeaseSettings, ProviderKey,
     ProviderState, Status, Time,
 };
-use crate::metrics::LeaseMetrics;
+use crate::metrics::{provider_labels, LeaseMetrics};
 use crate::record::{self, HISTORY_CAPACITY};
 use crate::service::{Readiness, ServiceError};
 use crate::store::{Op, Store};
@@ -79,7 +79,7 @@ impl Actor for ProviderActor {
     }
 
     fn stopped(&mut self, _: &mut Self::Context) {
-        self.metrics.forget(&self.label);
+        self.metrics.forget(&self.key);
     }
 }
 
@@ -195,8 +195,9 @@ impl ProviderActor {
                     warn!("{}: state change not saved, answering 503: {e}", act.label);
                     act.metrics
                         .store_failures
-                        .with_label_values(&[&act.label])
+                        .with_label_values(&provider_labels(&act.key))
                         .inc();
+                    act.metrics.store_errors.with_label_values(&["write"]).inc();
                     act.readiness.store_failed();
                     for o in out {
                         match o {
@@ -296,15 +297,19 @@ impl ProviderActor {
     }
 
     fn publish_gauges(&self) {
-        let l = [self.label.as_str()];
+        let l = provider_labels(&self.key);
         self.metrics
             .known_requests
             .with_label_values(&l)
             .set(self.state.requests.len() as i64);
+        let live = self.state.acquired().is_some();
         self.metrics
             .holder
             .with_label_values(&l)
-            .set(i64::from(self.state.acquired().is_some()));
+            .set(i64::from(live));
+        let since = self.state.holder.as_ref().filter(|_| live);
+        self.metrics
+            .set_holder_since(&self.key, since.map(|h| h.granted_at));
         self.metrics
             .waiting_requests
             .with_label_values(&l)
@@ -313,7 +318,7 @@ impl ProviderActor {
 
     /// Logs and counters for the events of a saved change.
     fn observe(&self, events: &[Event]) {
-        let l = [self.label.as_str()];
+        let l = provider_labels(&self.key);
         for e in events {
             let sha = e.head_sha.as_ref().map(|s| s.as_str()).unwrap_or("-");
             let priority = e.priority.map(|p| p.get()).unwrap_or(0);
@@ -344,7 +349,7 @@ impl ProviderActor {
                     info!("{}: released by {sha} with {outcome}", self.label);
                     self.metrics
                         .releases
-                        .with_label_values(&[self.label.as_str(), outcome])
+                        .with_label_values(&[l[0], l[1], l[2], outcome])
                         .inc();
                     if let Some(n) = e.batch_size {
                         self.metrics
@@ -361,7 +366,7 @@ impl ProviderActor {
                     self.metrics.expired_leases.with_label_values(&l).inc();
                     self.metrics
                         .releases
-                        .with_label_values(&[self.label.as_str(), "failure"])
+                        .with_label_values(&[l[0], l[1], l[2], "failure"])
                         .inc();
                 }
                 EventKind::Evicted => {

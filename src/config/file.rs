@@ -33,6 +33,8 @@ pub struct ServerFile {
     pub data_dir: Option<Spanned<String>>,
     pub auto_register: Option<bool>,
     pub max_providers: Option<Spanned<i64>>,
+    /// `/metrics` needs credentials like the API (needs `[auth]`).
+    pub metrics_auth: Option<Spanned<bool>>,
 }
 
 /// `[defaults]`, and the same keys as overrides in a `[[repository]]`.

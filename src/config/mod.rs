@@ -54,6 +54,8 @@ pub struct Settings {
     pub repositories: Vec<RepositorySettings>,
     /// `None` when there is no `[auth]` table or it lists no credentials.
     pub auth: Option<AuthSettings>,
+    /// `[server] metrics_auth`: `/metrics` needs credentials like the API (default: open).
+    pub metrics_auth: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,6 +106,7 @@ impl Default for Settings {
             defaults: LeaseSettings::default(),
             repositories: Vec::new(),
             auth: None,
+            metrics_auth: false,
         }
     }
 }
@@ -253,6 +256,16 @@ impl Settings {
             Some(auth) => source.auth(auth)?,
             None => None,
         };
+        if let Some(metrics_auth) = &server.metrics_auth {
+            settings.metrics_auth = *metrics_auth.get_ref();
+            if settings.metrics_auth && settings.auth.is_none() {
+                return source.invalid(
+                    metrics_auth.span(),
+                    "server.metrics_auth",
+                    "is true, but [auth] lists no credentials",
+                );
+            }
+        }
         Ok(settings)
     }
 }

@@ -1,5 +1,6 @@
 //! Credentials from `[auth]`: HTTP Basic users and Bearer tokens, compared in constant
-//! time, checked before routing. Health, readiness and metrics stay open.
+//! time, checked before routing. Health, readiness and metrics stay open (metrics only
+//! while `[server] metrics_auth` is off).
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -13,13 +14,10 @@ use super::error::ApiError;
 use crate::config::AuthSettings;
 
 /// Paths that never need credentials.
-const OPEN: &[&str] = &[
-    "/healthz",
-    "/readyz",
-    "/k8s/liveness",
-    "/k8s/readiness",
-    "/metrics",
-];
+const OPEN: &[&str] = &["/healthz", "/readyz", "/k8s/liveness", "/k8s/readiness"];
+
+/// In app data when `[server] metrics_auth = true`: `/metrics` then needs credentials.
+pub struct MetricsAuth;
 
 /// The accepted `Authorization` header values, pre-rendered.
 pub struct Authenticator {
@@ -74,6 +72,7 @@ pub async fn require_credentials(
     let allowed = match req.app_data::<web::Data<Authenticator>>() {
         None => true,
         Some(_) if OPEN.contains(&req.path()) => true,
+        Some(_) if req.path() == "/metrics" && req.app_data::<MetricsAuth>().is_none() => true,
         Some(auth) => auth.allows(
             req.headers()
                 .get(header::AUTHORIZATION)

@@ -138,7 +138,7 @@ async fn a_silent_request_is_evicted_by_the_providers_timer_with_no_other_traffi
     assert!(app
         .metrics()
         .await
-        .contains("mq_lease_evictions_total{provider=\"acme:shop:main\"} 1"));
+        .contains("mq_lease_evictions_total{base_ref=\"main\",owner=\"acme\",repo=\"shop\"} 1"));
 }
 
 #[actix_web::test]

@@ -4,5 +4,6 @@ mod auth;
 mod errors;
 mod helpers;
 mod lease_flow;
+mod metrics;
 mod providers;
 mod waiting;

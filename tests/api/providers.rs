@@ -100,20 +100,20 @@ async fn metrics_count_grants_and_releases_and_label_http_by_route_pattern() {
         .await;
     let text = app.metrics().await;
     for line in [
-        "mq_lease_grants_total{provider=\"acme:shop:main\"} 1",
-        "mq_lease_releases_total{outcome=\"success\",provider=\"acme:shop:main\"} 1",
-        "mq_lease_merged_batch_size_count{provider=\"acme:shop:main\"} 1",
-        "mq_lease_time_to_grant_seconds_count{provider=\"acme:shop:main\"} 1",
-        "mq_lease_holder{provider=\"acme:shop:main\"} 0",
+        "mq_lease_grants_total{base_ref=\"main\",owner=\"acme\",repo=\"shop\"} 1",
+        "mq_lease_releases_total{base_ref=\"main\",outcome=\"success\",owner=\"acme\",repo=\"shop\"} 1",
+        "mq_lease_merged_batch_size_count{base_ref=\"main\",owner=\"acme\",repo=\"shop\"} 1",
+        "mq_lease_time_to_grant_seconds_count{base_ref=\"main\",owner=\"acme\",repo=\"shop\"} 1",
+        "mq_lease_holder{base_ref=\"main\",owner=\"acme\",repo=\"shop\"} 0",
     ] {
         assert!(text.contains(line), "missing {line} in\n{text}");
     }
     assert!(
-        text.contains("endpoint=\"/{owner}/{repo}/{base_ref:.+}/acquire\""),
+        text.contains("route=\"/{owner}/{repo}/{base_ref}/acquire\""),
         "{text}"
     );
     assert!(
-        !text.contains("endpoint=\"/acme/shop/main/acquire\""),
+        !text.contains("route=\"/acme/shop/main/acquire\""),
         "raw paths must not become labels"
     );
 }

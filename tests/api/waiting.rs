@@ -114,7 +114,7 @@ async fn a_waiter_whose_client_disconnects_is_not_leaked() {
     assert!(app
         .metrics()
         .await
-        .contains("mq_lease_waiting_requests{provider=\"acme:shop:main\"} 0"));
+        .contains("mq_lease_waiting_requests{base_ref=\"main\",owner=\"acme\",repo=\"shop\"} 0"));
 }
 
 #[actix_web::test]
@@ -141,10 +141,9 @@ async fn a_holder_that_stops_heartbeating_loses_the_lease_and_the_next_run_acqui
         .unwrap()
         .iter()
         .any(|e| e["kind"] == "lease_expired"));
-    assert!(app
-        .metrics()
-        .await
-        .contains("mq_lease_expired_leases_total{provider=\"acme:shop:main\"} 1"));
+    assert!(app.metrics().await.contains(
+        "mq_lease_expired_leases_total{base_ref=\"main\",owner=\"acme\",repo=\"shop\"} 1"
+    ));
 }
 
 #[actix_web::test]
