@@ -253,6 +253,7 @@ pub struct QueueRow {
     pub key: String,
     pub href: String,
     pub state: &'static str,
+    pub window: Option<Window>,
     pub holder: Option<HolderView>,
     /// Runs of the round other than the holder.
     pub waiting: usize,
@@ -297,13 +298,35 @@ fn holder_view(snap: &ProviderSnapshot, view: &Value, now: Time) -> Option<Holde
     })
 }
 
+/// The stabilisation window, while a round has runs and no holder.
+fn window(snap: &ProviderSnapshot, round: RoundState, now: Time) -> Option<Window> {
+    let state = &snap.state;
+    let settings = &snap.settings;
+    (round == RoundState::Stabilising).then(|| {
+        let ends = state.last_updated_at.plus(settings.stabilisation_window);
+        let known = u32::try_from(state.requests.len()).unwrap_or(u32::MAX);
+        if known >= settings.expected_build_count {
+            Window::CountReached
+        } else if ends <= now {
+            Window::Over
+        } else {
+            Window::Open {
+                left: human(ends.since(now)),
+                ends_at: ends.rfc3339(),
+            }
+        }
+    })
+}
+
 pub fn queue_row(snap: &ProviderSnapshot, view: &Value, now: Time) -> QueueRow {
     let holder = holder_view(snap, view, now);
     let holder_sha = holder.as_ref().map(|h| h.run.head_sha.clone());
+    let round = RoundState::of(snap);
     QueueRow {
         key: snap.key.to_string(),
         href: format!("/ui{}", api_path(&snap.key)),
-        state: RoundState::of(snap).as_str(),
+        state: round.as_str(),
+        window: window(snap, round, now),
         waiting: snap
             .state
             .requests
@@ -330,19 +353,7 @@ pub fn queue_detail(snap: &ProviderSnapshot, view: &Value, now: Time) -> QueueDe
         .collect();
     others.sort_by_key(|r| std::cmp::Reverse(r.priority));
     let known = state.requests.len();
-    let window = (round == RoundState::Stabilising).then(|| {
-        let ends = state.last_updated_at.plus(settings.stabilisation_window);
-        if u32::try_from(known).unwrap_or(u32::MAX) >= settings.expected_build_count {
-            Window::CountReached
-        } else if ends <= now {
-            Window::Over
-        } else {
-            Window::Open {
-                left: human(ends.since(now)),
-                ends_at: ends.rfc3339(),
-            }
-        }
-    });
+    let window = window(snap, round, now);
     let off = |d: Duration| {
         if d.is_zero() {
             "off".to_owned()
