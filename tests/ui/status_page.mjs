@@ -36,7 +36,12 @@ try {
   const page = context.pages()[0] ?? await context.newPage();
   page.on('console', (m) => { if (m.type() === 'error') report.consoleErrors.push(m.text()); });
   page.on('pageerror', (e) => report.pageErrors.push(String(e)));
-  page.on('dialog', (d) => { report.dialogs.push(d.message()); d.dismiss(); });
+  let acceptDialogs = false;
+  page.on('dialog', (d) => {
+    report.dialogs.push(`${d.type()}: ${d.message()}`);
+    if (acceptDialogs) d.accept(d.type() === 'prompt' ? 'from the browser test' : undefined);
+    else d.dismiss();
+  });
 
   // The overview lists every queue.
   await page.goto(`${base}/ui`);
@@ -99,6 +104,25 @@ try {
     headRefText: [...document.querySelectorAll('#live .sub')].map((e) => e.textContent).join('\n'),
     pwned: document.title === 'pwned' || window.__pwned === true,
   }));
+
+  // Admin controls: Pause asks for a reason and shows the API's answer (an error too);
+  // Clear asks for confirmation, then the round is gone from the page.
+  report.consoleErrorsBeforeAdmin = [...report.consoleErrors];
+  acceptDialogs = true;
+  const clickAndRead = async (label) => {
+    await page.evaluate(() => { const r = document.getElementById('action-result'); r.hidden = true; r.textContent = ''; });
+    await page.click(`#admin button:has-text("${label}")`);
+    await page.waitForFunction(() => !document.getElementById('action-result').hidden, null, { timeout: 5000 });
+    return page.$eval('#action-result', (r) => r.textContent);
+  };
+  if (await page.$('#admin button')) {
+    report.pauseResult = await clickAndRead('Pause');
+    report.clearResult = await clickAndRead('Clear');
+    await page.waitForFunction(
+      () => document.getElementById('round-state')?.textContent.trim() === 'idle',
+      null, { timeout: 5000 }).catch(() => {});
+    report.afterClear = await page.evaluate(() => document.getElementById('round-state')?.textContent.trim());
+  }
   report.screenshots = ['status-page-overview.png', 'status-page-queue.png',
     'status-page-after-release.png'].map((f) => join(shotDir, f));
 } finally {
