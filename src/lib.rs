@@ -13,3 +13,4 @@ pub mod routes;
 pub mod service;
 pub mod startup;
 pub mod store;
+pub mod ui;

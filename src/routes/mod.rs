@@ -10,7 +10,7 @@ pub mod lease;
 pub mod providers;
 
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{guard, web, HttpRequest, HttpResponse};
 
 use error::ApiError;
 
@@ -20,6 +20,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/k8s/liveness", web::get().to(health::live))
         .route("/readyz", web::get().to(health::ready))
         .route("/k8s/readiness", web::get().to(health::ready))
+        .route("/ui", web::get().to(crate::ui::index))
+        .route("/ui.css", web::get().to(crate::ui::stylesheet))
+        .route("/ui.js", web::get().to(crate::ui::script))
+        .route("/ui.svg", web::get().to(crate::ui::icon))
         .service(
             web::resource("/")
                 .route(web::get().to(providers::list))
@@ -39,6 +43,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::resource("/{owner}/{repo}/{base_ref:.+}/events")
                 .route(web::get().to(providers::events))
                 .default_service(web::to(method_not_allowed)),
+        )
+        // GET only (a resource guard): other methods fall through to the provider routes.
+        .service(
+            web::resource("/ui/{owner}/{repo}/{base_ref:.+}")
+                .guard(guard::Get())
+                .to(crate::ui::queue),
         )
         .service(
             web::resource("/{owner}/{repo}/{base_ref:.+}")

@@ -1,0 +1,142 @@
+//! The status page (SPEC §8): `GET /ui` (every queue) and `GET /ui/{owner}/{repo}/{base_ref}`
+//! (one queue), rendered on the server with askama from the same `LeaseService` calls
+//! as the JSON routes. A few lines of JS fetch the page's `live` block every second
+//! (`?fragment=live`) and swap it in, so the page follows changes without a reload.
+//! CSS and JS are compiled in and served from `/ui.css` and `/ui.js`, so the strict
+//! Content-Security-Policy can forbid inline script.
+
+pub mod model;
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use askama::Template;
+use serde_json::Value;
+
+use crate::domain::Time;
+use crate::routes::dto::{event_view, provider_view};
+use crate::routes::error::ApiError;
+use crate::routes::input::{provider_key, query_param};
+use crate::service::LeaseService;
+use model::{EventRow, QueueDetail, QueueRow, Window};
+
+const CSS: &str = include_str!("assets/ui.css");
+const JS: &str = include_str!("assets/ui.js");
+const ICON: &str = include_str!("assets/icon.svg");
+
+/// How many history events the queue page shows.
+const EVENTS_SHOWN: usize = 20;
+
+/// No inline script, no other origin: escaping mistakes cannot run script.
+const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
+                   connect-src 'self'; img-src 'self'; base-uri 'none'; \
+                   form-action 'none'; frame-ancestors 'none'";
+
+/// May this caller see and use the admin controls (revoke, pause, resume, clear)?
+/// Every caller that passed the auth middleware today holds admin credentials (SPEC §9:
+/// `[auth]` basic and bearer credentials are admin credentials), so this is true; once
+/// the OIDC `Caller` exists, it decides (a repository-scoped caller is not an admin).
+pub fn is_admin(_req: &HttpRequest) -> bool {
+    true
+}
+
+#[derive(Template)]
+#[template(path = "ui/index.html", blocks = ["live"])]
+struct IndexPage {
+    queues: Vec<QueueRow>,
+    now: String,
+}
+
+#[derive(Template)]
+#[template(path = "ui/queue.html", blocks = ["live"])]
+struct QueuePage {
+    q: QueueDetail,
+    events: Vec<EventRow>,
+    show_admin: bool,
+    now: String,
+}
+
+/// `?fragment=live`: only the part the page's script swaps in.
+fn wants_fragment(req: &HttpRequest) -> bool {
+    query_param(req, "fragment").as_deref() == Some("live")
+}
+
+fn html(body: Result<String, askama::Error>) -> Result<HttpResponse, ApiError> {
+    let body = body.map_err(|e| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("the page could not be rendered: {e}"),
+        )
+    })?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::CONTENT_SECURITY_POLICY, CSP))
+        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .insert_header((header::REFERRER_POLICY, "same-origin"))
+        .body(body))
+}
+
+/// `GET /ui`: every queue at a glance.
+pub async fn index(
+    req: HttpRequest,
+    service: web::Data<LeaseService>,
+) -> Result<HttpResponse, ApiError> {
+    let snapshots = service.list().await?;
+    let now = Time::now();
+    let page = IndexPage {
+        queues: snapshots
+            .iter()
+            .map(|s| model::queue_row(s, &provider_view(s), now))
+            .collect(),
+        now: now.rfc3339(),
+    };
+    html(if wants_fragment(&req) {
+        page.as_live().render()
+    } else {
+        page.render()
+    })
+}
+
+/// `GET /ui/{owner}/{repo}/{base_ref}`: one queue.
+pub async fn queue(
+    req: HttpRequest,
+    service: web::Data<LeaseService>,
+) -> Result<HttpResponse, ApiError> {
+    let key = provider_key(&req)?;
+    let snapshot = service.view(&key).await?;
+    let events = service.history(&key, EVENTS_SHOWN).await?;
+    let events: Vec<Value> = events.iter().map(event_view).collect();
+    let now = Time::now();
+    let page = QueuePage {
+        q: model::queue_detail(&snapshot, &provider_view(&snapshot), now),
+        events: model::event_rows(&events),
+        show_admin: is_admin(&req),
+        now: now.rfc3339(),
+    };
+    html(if wants_fragment(&req) {
+        page.as_live().render()
+    } else {
+        page.render()
+    })
+}
+
+fn asset(content_type: &'static str, body: &'static str) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, HeaderValue::from_static(content_type)))
+        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .body(body)
+}
+
+pub async fn stylesheet() -> HttpResponse {
+    asset("text/css; charset=utf-8", CSS)
+}
+
+pub async fn script() -> HttpResponse {
+    asset("text/javascript; charset=utf-8", JS)
+}
+
+pub async fn icon() -> HttpResponse {
+    asset("image/svg+xml", ICON)
+}
