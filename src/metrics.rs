@@ -16,6 +16,7 @@ pub struct LeaseMetrics {
     pub batch_size: HistogramVec,
     pub time_to_grant: HistogramVec,
     pub store_failures: IntCounterVec,
+    pub admin_actions: IntCounterVec,
 }
 
 fn gauge(registry: &Registry, name: &str, help: &str) -> Result<IntGaugeVec, prometheus::Error> {
@@ -110,6 +111,12 @@ impl LeaseMetrics {
                 "mq_lease_store_failures_total",
                 "State changes that could not be saved",
                 &["provider"],
+            )?,
+            admin_actions: counter(
+                registry,
+                "mq_lease_admin_actions_total",
+                "Admin actions that changed a provider (revoke, pause, resume)",
+                &["action"],
             )?,
         })
     }
