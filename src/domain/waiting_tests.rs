@@ -345,7 +345,7 @@ fn first_and_last_seen_are_kept_and_last_seen_survives_a_saved_change_and_a_rest
 
 #[test]
 fn the_view_says_why_each_pending_run_waits() {
-    let mut q = Queue::with_holder_c();
+    let q = Queue::with_holder_c();
     let view = q.state.view_known(&q.settings, at(1));
     let reasons: Vec<_> = view.iter().map(reason).collect();
     assert_eq!(reasons, vec![Some("lease_held"), Some("lease_held"), None]);
