@@ -1,8 +1,13 @@
 //! One test binary for the HTTP API: the real server on a real port, driven over awc.
 
+#[path = "../common/mod.rs"]
+mod common;
+
+mod admin;
 mod auth;
 mod errors;
 mod helpers;
 mod lease_flow;
 mod providers;
 mod waiting;
+mod waiting_reasons;
