@@ -173,9 +173,17 @@ fn paused_takes_precedence_over_a_held_lease_and_the_holder_keeps_it() {
 
 #[test]
 fn a_held_lease_takes_precedence_over_stabilising() {
-    // Holder granted at once; a change of priority restarts the window while it holds.
-    let mut q = Queue::with_holder_c();
-    let answer = q.acquire("b", 5, at(10));
+    // Fewer runs than expected: c wins only when the window ends; then b changes its
+    // priority, which restarts the window while c holds the lease.
+    let mut q = Queue::with(LeaseSettings {
+        expected_build_count: 4,
+        ..settings()
+    });
+    q.acquire("a", 1, at(0));
+    q.acquire("b", 2, at(0));
+    q.acquire("c", 3, at(0));
+    assert_eq!(q.acquire("c", 3, at(301)).request.status, Status::Acquired);
+    let answer = q.acquire("b", 5, at(310));
     assert_eq!(reason(&answer), Some("lease_held"));
 }
 

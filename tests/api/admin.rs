@@ -311,6 +311,9 @@ async fn a_pause_survives_a_crash_and_last_seen_times_survive_a_restart() {
     for (sha, p) in [("a", 1), ("b", 2)] {
         app.acquire(KEY, &body(sha, p)).await;
     }
+    // A plain poll a second later writes nothing; the pause that follows saves it too.
+    actix_web::rt::time::sleep(Duration::from_millis(1100)).await;
+    app.acquire(KEY, &body("a", 1)).await;
     assert_eq!(
         app.post("/acme/shop/main/pause", None).await.status,
         StatusCode::OK
@@ -335,6 +338,9 @@ async fn a_pause_survives_a_crash_and_last_seen_times_survive_a_restart() {
                 .unwrap()
         };
         let (b, a) = (find(&before), find(&after));
+        if sha == "a" {
+            assert_ne!(b["last_seen_at"], b["first_seen_at"], "a polled again");
+        }
         assert_eq!(a["first_seen_at"], b["first_seen_at"], "{sha}");
         assert_eq!(a["last_seen_at"], b["last_seen_at"], "{sha}");
     }
