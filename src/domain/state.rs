@@ -3,7 +3,9 @@
 //! result, so everything that must survive a restart is serialized here; what only
 //! matters while the process runs (the delay counter, the holder's sign of life) is
 //! skipped and reset by [`ProviderState::resume`]. Last-seen times are saved with every
-//! change ([`ProviderState::stamp_seen`]), but a plain poll does not cause a write.
+//! change ([`ProviderState::stamp_seen`]) and, on their own, at most once per
+//! [`seen_granularity`] per run, so a plain poll usually causes no write. The views show
+//! only the saved times, so what they show is what a restart shows.
 
 use std::collections::VecDeque;
 
@@ -24,11 +26,12 @@ pub struct Request {
     pub priority: Priority,
     pub status: Status,
     pub registered_at: Time,
-    /// Last acquire call (or parked long-poll) from this run. Kept in memory on every
-    /// call; saved as `last_seen_at` with the next change.
+    /// Last acquire call (or parked long-poll) from this run (its TTL counts from here).
+    /// Runtime only.
     #[serde(skip)]
     pub last_seen: Time,
-    /// `last_seen` as of the last saved change (what a restart starts from).
+    /// `last_seen` as saved: updated with every change, and by a call once
+    /// [`seen_granularity`] has passed since. What the views show as `last_seen_at`.
     #[serde(default)]
     pub last_seen_at: Time,
     /// How often this run was found the winner while `delay_assignment_count` held it back.
@@ -101,6 +104,10 @@ pub struct ProviderState {
     /// When the holder last showed it is alive. Runtime only.
     #[serde(skip)]
     pub holder_seen: Time,
+    /// `holder_seen` as saved (like [`Request::last_seen_at`]); the views' lease expiry
+    /// counts from here, so it is never later than the real one.
+    #[serde(default)]
+    pub holder_seen_at: Time,
     /// Admin: while set, nobody is granted the lease (the holder keeps it).
     #[serde(default)]
     pub paused: bool,
@@ -128,6 +135,7 @@ impl ProviderState {
             last_fencing_token: 0,
             recent: VecDeque::new(),
             holder_seen: now,
+            holder_seen_at: now,
             paused: false,
             resumed_at: now,
         }
@@ -149,6 +157,7 @@ impl ProviderState {
         for r in &mut self.requests {
             r.last_seen_at = r.last_seen;
         }
+        self.holder_seen_at = self.holder_seen;
     }
 
     /// The moment from which a pending run's TTL counts.
@@ -189,9 +198,18 @@ impl ProviderState {
 
     /// When the live holder loses its lease if silent; `None` when there is no live
     /// lease or `lease_timeout` is off.
+    /// Counted from the saved sign of life, so it may be earlier than the real deadline
+    /// by up to [`seen_granularity`] (or, after a restart, the downtime: a restart gives
+    /// the holder a fresh timeout) but never later.
     pub fn lease_expires_at(&self, settings: &LeaseSettings) -> Option<Time> {
-        (self.holder_status() == Some(Status::Acquired) && !settings.lease_timeout.is_zero())
-            .then(|| self.holder_seen.plus(settings.lease_timeout))
+        let h = self.holder.as_ref()?;
+        (self.holder_status() == Some(Status::Acquired) && !settings.lease_timeout.is_zero()).then(
+            || {
+                self.holder_seen_at
+                    .max(h.granted_at)
+                    .plus(settings.lease_timeout)
+            },
+        )
     }
 
     /// Why the known `pending` run `sha` is not granted at `now` (SPEC §8); `None` for a
@@ -337,7 +355,7 @@ impl ProviderState {
                 // Rule 2: refresh; a changed priority or head_ref restarts the window.
                 // A call without head_ref leaves the stored one as it is.
                 let r = &mut self.requests[idx];
-                r.last_seen = now;
+                seen(r, now, settings);
                 let head_ref = call.head_ref.clone().or_else(|| r.head_ref.clone());
                 if r.priority != call.priority || r.head_ref != head_ref {
                     r.priority = call.priority;
@@ -383,6 +401,9 @@ impl ProviderState {
         if self.is_holder(&call.head_sha) {
             // Rule 4 (and a completed or failed holder hearing its own outcome again).
             self.holder_seen = now;
+            if now.since(self.holder_seen_at) >= seen_granularity(settings) {
+                self.holder_seen_at = now;
+            }
             return Ok(self.answer(idx));
         }
         if self.holder_status() == Some(Status::Completed) {
@@ -438,6 +459,7 @@ impl ProviderState {
             granted_at: now,
         });
         self.holder_seen = now;
+        self.holder_seen_at = now;
         let idx = self.index_of(&sha).unwrap_or(0);
         let mut event = Event::of(EventKind::Granted, now, self.requests.get(idx));
         event.fencing_token = Some(self.last_fencing_token);
@@ -565,9 +587,9 @@ impl ProviderState {
     }
 
     /// A parked long-poll caller is asking right now: it counts as seen.
-    pub fn touch(&mut self, sha: &HeadSha, now: Time) {
+    pub fn touch(&mut self, settings: &LeaseSettings, sha: &HeadSha, now: Time) {
         if let Some(r) = self.requests.iter_mut().find(|r| &r.head_sha == sha) {
-            r.last_seen = now;
+            seen(r, now, settings);
         }
     }
 
@@ -630,7 +652,7 @@ impl ProviderState {
         events: &mut Vec<Event>,
     ) -> (Vec<Option<Result<Answer, LeaseError>>>, Option<Time>) {
         for call in parked {
-            self.touch(&call.head_sha, now);
+            self.touch(settings, &call.head_sha, now);
         }
         self.tick(settings, now, events);
         let answers = parked
@@ -783,5 +805,20 @@ fn busy(holder: HolderInfo) -> Busy {
     Busy {
         message,
         holder: Some(holder),
+    }
+}
+
+/// How stale a saved last-seen time may get before a call saves it on its own: a third
+/// of the ttl (at least a second), so a run polling often causes at most one write per
+/// that time and the views show when it was last seen to within it.
+pub fn seen_granularity(settings: &LeaseSettings) -> std::time::Duration {
+    (settings.ttl / 3).max(std::time::Duration::from_secs(1))
+}
+
+/// A call from `r` at `now`: its TTL restarts; the saved time follows once it is stale.
+fn seen(r: &mut Request, now: Time, settings: &LeaseSettings) {
+    r.last_seen = now;
+    if now.since(r.last_seen_at) >= seen_granularity(settings) {
+        r.last_seen_at = now;
     }
 }

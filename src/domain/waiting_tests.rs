@@ -360,3 +360,37 @@ fn the_view_says_why_each_pending_run_waits() {
     let holder = q.state.view_acquired(&q.settings, at(1)).unwrap();
     assert_eq!(holder.acquired_at, Some(at(0)));
 }
+
+#[test]
+fn a_call_saves_its_last_seen_time_only_once_a_third_of_the_ttl_has_passed() {
+    // ttl 30s: the saved time follows a call once it is 10s stale.
+    let mut q = Queue::new();
+    q.acquire("a", 1, at(0));
+    q.acquire("a", 1, at(9));
+    assert_eq!(
+        q.state.requests[0].last_seen_at,
+        at(0),
+        "a poll 9s later writes nothing"
+    );
+    assert_eq!(q.state.requests[0].last_seen, at(9), "but its ttl restarts");
+    q.acquire("a", 1, at(10));
+    assert_eq!(q.state.requests[0].last_seen_at, at(10));
+}
+
+#[test]
+fn the_shown_lease_expiry_follows_the_saved_sign_of_life_and_is_never_late() {
+    let mut q = Queue::with_holder_c();
+    q.acquire("c", 3, at(5));
+    // Not saved yet: the shown expiry is the earlier one, the real deadline is later.
+    assert_eq!(q.state.lease_expires_at(&q.settings), Some(at(600)));
+    let mut events = Vec::new();
+    q.state.tick(&q.settings, at(600), &mut events);
+    assert!(
+        !events.iter().any(|e| e.kind == EventKind::LeaseExpired),
+        "the lease has not really expired"
+    );
+    q.acquire("c", 3, at(100));
+    assert_eq!(q.state.lease_expires_at(&q.settings), Some(at(700)));
+    q.state.tick(&q.settings, at(700), &mut events);
+    assert!(events.iter().any(|e| e.kind == EventKind::LeaseExpired));
+}

@@ -123,7 +123,12 @@ impl From<Answer> for RequestContext {
         let fencing_token = a.fencing_token.filter(|_| holding);
         let times = RequestTimes {
             first_seen_at: a.request.registered_at.rfc3339(),
-            last_seen_at: a.request.last_seen.rfc3339(),
+            // The saved time (see `seen_granularity`): what a restart shows too.
+            last_seen_at: a
+                .request
+                .last_seen_at
+                .max(a.request.registered_at)
+                .rfc3339(),
             acquired_at: a.acquired_at.filter(|_| holding).map(Time::rfc3339),
             lease_expires_at: a
                 .acquired_at

@@ -175,7 +175,8 @@ fn known<'a>(view: &'a Value, sha: &str) -> &'a Value {
 
 #[actix_web::test]
 async fn the_view_shows_first_and_last_seen_the_holder_lease_and_paused_at_both_levels() {
-    let app = spawn_app().await;
+    // ttl 3s: a call saves its last-seen time once a second (ttl/3) has passed.
+    let app = spawn_app_with(&["--expected-build-count", "3", "--ttl", "3s"], None).await;
     round_held_by_c(&app).await;
     actix_web::rt::time::sleep(Duration::from_millis(1100)).await;
     app.acquire(KEY, &body("a", 1)).await;
