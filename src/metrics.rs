@@ -78,6 +78,8 @@ pub struct LeaseMetrics {
     pub store_failures: IntCounterVec,
     /// `mq_lease_store_errors_total{operation}`: failed store writes and probes, all providers.
     pub store_errors: IntCounterVec,
+    /// `mq_lease_admin_actions_total{owner,repo,base_ref,action}`: revoke, pause, resume.
+    pub admin_actions: IntCounterVec,
 }
 
 fn register<C: Collector + Clone + 'static>(
@@ -231,6 +233,12 @@ impl LeaseMetrics {
                     ),
                     &["operation"],
                 )?,
+            )?,
+            admin_actions: counter(
+                registry,
+                "mq_lease_admin_actions_total",
+                "Admin actions that changed a provider (revoke, pause, resume)",
+                &["action"],
             )?,
         })
     }

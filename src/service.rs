@@ -7,7 +7,8 @@ use actix::prelude::*;
 use tokio::sync::oneshot;
 
 use crate::actors::messages::{
-    Acquire, Clear, Hangup, History, ListProviders, Lookup, Release, Snapshot,
+    Acquire, Clear, Hangup, History, ListProviders, Lookup, Release, RevokeLease, SetPaused,
+    Snapshot,
 };
 use crate::actors::{ProviderActor, ProviderSnapshot, RegistryActor};
 use crate::domain::{AcquireRequest, Answer, Event, HeadSha, LeaseError, Outcome, ProviderKey};
@@ -136,6 +137,38 @@ impl LeaseService {
         let provider = self.provider(key, false).await?;
         let (reply, answer) = oneshot::channel();
         provider.send(Clear { reply }).await.map_err(gone)?;
+        answer.await.map_err(gone)?
+    }
+
+    /// Admin: end the holder's lease as a failure; the view after it.
+    pub async fn revoke_lease(
+        &self,
+        key: &ProviderKey,
+        reason: Option<String>,
+        by: String,
+    ) -> Result<ProviderSnapshot, ServiceError> {
+        let provider = self.provider(key, false).await?;
+        let (reply, answer) = oneshot::channel();
+        provider
+            .send(RevokeLease { reason, by, reply })
+            .await
+            .map_err(gone)?;
+        answer.await.map_err(gone)?
+    }
+
+    /// Admin: pause (`true`) or resume (`false`) grants; the view after it.
+    pub async fn set_paused(
+        &self,
+        key: &ProviderKey,
+        paused: bool,
+        by: String,
+    ) -> Result<ProviderSnapshot, ServiceError> {
+        let provider = self.provider(key, false).await?;
+        let (reply, answer) = oneshot::channel();
+        provider
+            .send(SetPaused { paused, by, reply })
+            .await
+            .map_err(gone)?;
         answer.await.map_err(gone)?
     }
 

@@ -271,9 +271,13 @@ async fn the_status_page_lists_queues_shows_the_holder_and_follows_a_release_wit
     assert_eq!(report["before"]["holderSha"], holder, "{report}");
     assert_eq!(report["before"]["holderStatus"], "acquired", "{report}");
     let buttons = report["before"]["adminButtons"].to_string();
-    for b in ["Revoke lease", "Pause", "Resume", "Clear"] {
+    for b in ["Revoke lease", "Pause", "Clear"] {
         assert!(buttons.contains(b), "no {b} button: {report}");
     }
+    assert!(
+        !buttons.contains("Resume"),
+        "a queue that is not paused offers Resume: {report}"
+    );
 
     // After the release (from the test, not the page) the page follows within 2 s,
     // in the same document.

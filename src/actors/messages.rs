@@ -57,6 +57,27 @@ pub struct History {
 #[rtype(result = "()")]
 pub struct Hangup;
 
+/// Admin: end the holder's live lease as a `failure` (re-election at once); answers the
+/// view after the change, or 409 when no live lease is held.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct RevokeLease {
+    pub reason: Option<String>,
+    /// Who asked (for the history and the log).
+    pub by: String,
+    pub reply: Reply<ProviderSnapshot>,
+}
+
+/// Admin: stop (`paused: true`) or allow again (`false`) grants; answers the view.
+/// Idempotent.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SetPaused {
+    pub paused: bool,
+    pub by: String,
+    pub reply: Reply<ProviderSnapshot>,
+}
+
 /// Undo a grant whose answer could not be delivered.
 #[derive(Message)]
 #[rtype(result = "()")]

@@ -9,7 +9,10 @@ use std::time::Duration;
 use actix::prelude::*;
 use log::{info, warn};
 
-use super::messages::{Acquire, Clear, Drain, Hangup, History, Release, Reply, Revoke, Snapshot};
+use super::messages::{
+    Acquire, Clear, Drain, Hangup, History, Release, Reply, Revoke, RevokeLease, SetPaused,
+    Snapshot,
+};
 use crate::domain::{
     AcquireRequest, Answer, Event, EventKind, LeaseError, LeaseSettings, ProviderKey,
     ProviderState, Status, Time,
@@ -136,7 +139,7 @@ impl ProviderActor {
                     out.push(Outgoing::Lease(w.reply, result.map_err(ServiceError::from)))
                 }
                 None if w.deadline <= now => {
-                    let answer = current_answer(&next, &w.call);
+                    let answer = current_answer(&next, &self.settings, &w.call, now);
                     out.push(Outgoing::Lease(w.reply, answer));
                 }
                 None => still.push(w),
@@ -144,17 +147,17 @@ impl ProviderActor {
         }
         self.parked = still;
 
-        let record = record::encode(
-            &self.key,
-            &self.settings,
-            self.next_event_seq + events.len() as u64,
-            &next,
-        );
+        let next_seq = self.next_event_seq + events.len() as u64;
+        let record = record::encode(&self.key, &self.settings, next_seq, &next);
         if events.is_empty() && record == self.persisted {
             self.state = next;
             self.deliver(out, ctx, now);
             return;
         }
+        // A write happens anyway: the runs' last-seen times go with it (a plain poll
+        // alone does not cause a write, see above).
+        next.stamp_seen();
+        let record = record::encode(&self.key, &self.settings, next_seq, &next);
         let first_seq = self.next_event_seq;
         let encoded: Vec<(u64, Vec<u8>)> = events
             .iter()
@@ -381,17 +384,57 @@ impl ProviderActor {
                     info!("{}: grant to {sha} undone: its caller had gone", self.label)
                 }
                 EventKind::Cleared => info!("{}: cleared", self.label),
+                EventKind::LeaseRevoked => {
+                    info!(
+                        "{}: lease of {sha} (priority {priority}) revoked by {}: {}",
+                        self.label,
+                        e.by.as_deref().unwrap_or("-"),
+                        e.reason.as_deref().unwrap_or("no reason given")
+                    );
+                    self.admin_action("revoke");
+                }
+                EventKind::Paused => {
+                    info!(
+                        "{}: paused by {}: no grants until resumed",
+                        self.label,
+                        e.by.as_deref().unwrap_or("-")
+                    );
+                    self.admin_action("pause");
+                }
+                EventKind::Resumed => {
+                    info!(
+                        "{}: resumed by {}: grants allowed again",
+                        self.label,
+                        e.by.as_deref().unwrap_or("-")
+                    );
+                    self.admin_action("resume");
+                }
             }
         }
     }
 }
 
-/// A waiter's answer when its wait ends while it is still pending.
-fn current_answer(state: &ProviderState, call: &AcquireRequest) -> Result<Answer, ServiceError> {
+impl ProviderActor {
+    fn admin_action(&self, action: &str) {
+        let l = provider_labels(&self.key);
+        self.metrics
+            .admin_actions
+            .with_label_values(&[l[0], l[1], l[2], action])
+            .inc();
+    }
+}
+
+/// A waiter's answer when its wait ends while it is still pending (it says why it waits).
+fn current_answer(
+    state: &ProviderState,
+    settings: &LeaseSettings,
+    call: &AcquireRequest,
+    now: Time,
+) -> Result<Answer, ServiceError> {
     state
-        .answer_for(&call.head_sha)
+        .answer_for(settings, &call.head_sha, now)
         .ok_or(ServiceError::Lease(LeaseError::Conflict(
-            "the request is no longer known, retry",
+            "the request is no longer known, retry".into(),
         )))
 }
 
@@ -460,6 +503,44 @@ impl Handler<Clear> for ProviderActor {
     }
 }
 
+impl Handler<RevokeLease> for ProviderActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: RevokeLease, ctx: &mut Context<Self>) {
+        let now = Time::now();
+        let mut next = self.state.clone();
+        let mut events = Vec::new();
+        match next.revoke_lease(msg.reason, &msg.by, now, &mut events) {
+            Ok(_) => self.commit(next, events, vec![Outgoing::View(msg.reply)], now, ctx),
+            Err(e) => {
+                info!("{}: revoke asked by {} refused: {e}", self.label, msg.by);
+                let _ = msg.reply.send(Err(e.into()));
+            }
+        }
+    }
+}
+
+impl Handler<SetPaused> for ProviderActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: SetPaused, ctx: &mut Context<Self>) {
+        let now = Time::now();
+        let mut next = self.state.clone();
+        let mut events = Vec::new();
+        if !next.set_paused(msg.paused, &msg.by, now, &mut events) {
+            let state = if msg.paused { "paused" } else { "not paused" };
+            info!(
+                "{}: {} asked by {}: already {state}, nothing changed",
+                self.label,
+                if msg.paused { "pause" } else { "resume" },
+                msg.by
+            );
+        }
+        // Resuming re-runs the election for parked callers at once (in `commit`).
+        self.commit(next, events, vec![Outgoing::View(msg.reply)], now, ctx);
+    }
+}
+
 impl Handler<Revoke> for ProviderActor {
     type Result = ();
 
@@ -504,8 +585,11 @@ impl Handler<Drain> for ProviderActor {
     type Result = ();
 
     fn handle(&mut self, _: Drain, ctx: &mut Context<Self>) {
+        let now = Time::now();
         for w in std::mem::take(&mut self.parked) {
-            let _ = w.reply.send(current_answer(&self.state, &w.call));
+            let _ = w
+                .reply
+                .send(current_answer(&self.state, &self.settings, &w.call, now));
         }
         self.publish_gauges();
         self.rearm(ctx, Time::now());

@@ -16,6 +16,12 @@ pub enum EventKind {
     /// A grant undone because its answer could not be delivered to the caller.
     Revoked,
     Cleared,
+    /// Admin: the holder's lease was ended as a failure (`POST …/revoke`).
+    LeaseRevoked,
+    /// Admin: grants stopped until `resume`.
+    Paused,
+    /// Admin: grants allowed again.
+    Resumed,
 }
 
 impl EventKind {
@@ -30,6 +36,9 @@ impl EventKind {
             EventKind::LeaseExpired => "lease_expired",
             EventKind::Revoked => "revoked",
             EventKind::Cleared => "cleared",
+            EventKind::LeaseRevoked => "lease_revoked",
+            EventKind::Paused => "paused",
+            EventKind::Resumed => "resumed",
         }
     }
 }
@@ -50,6 +59,12 @@ pub struct Event {
     /// For `released_success`: how many runs of the round the success covered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub batch_size: Option<u64>,
+    /// For admin actions: why (as the admin gave it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// For admin actions: who asked (a user name, never a secret).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
 }
 
 impl Event {
@@ -62,6 +77,8 @@ impl Event {
             fencing_token: None,
             waited_ms: None,
             batch_size: None,
+            reason: None,
+            by: None,
         }
     }
 }

@@ -6,13 +6,16 @@ mod key;
 mod settings;
 mod state;
 mod types;
+mod waiting;
 
 #[cfg(test)]
 mod props;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod waiting_tests;
 
-pub use error::LeaseError;
+pub use error::{Busy, LeaseError};
 pub use event::{Event, EventKind};
 pub use key::{InvalidKey, ProviderKey};
 pub use settings::LeaseSettings;
@@ -20,3 +23,4 @@ pub use state::{
     AcquireRequest, Answer, Finished, Holder, ProviderState, Request, RECENT_CAPACITY,
 };
 pub use types::{HeadRef, HeadSha, InvalidValue, Outcome, Priority, Status, Time};
+pub use waiting::{HolderInfo, Waiting};

@@ -258,3 +258,169 @@ proptest! {
         prop_assert!(w.state.is_idle(), "not idle {:?} after the last call: {:?}", quiet, w.state);
     }
 }
+
+/// Operations of the §8 property: the lease ops plus the admin controls.
+#[derive(Debug, Clone)]
+enum AdminOp {
+    Lease(Op),
+    Pause,
+    Resume,
+    Revoke,
+}
+
+fn admin_op() -> impl Strategy<Value = AdminOp> {
+    prop_oneof![
+        12 => op().prop_map(AdminOp::Lease),
+        1 => Just(AdminOp::Pause),
+        1 => Just(AdminOp::Resume),
+        1 => Just(AdminOp::Revoke),
+    ]
+}
+
+/// What a `pending` answer must say, recomputed from the state the answer was given in:
+/// exactly one reason, the first that applies in the documented order; a non-pending
+/// answer says none.
+fn check_waiting(
+    state: &ProviderState,
+    settings: &LeaseSettings,
+    now: Time,
+    answer: &Answer,
+) -> Result<(), TestCaseError> {
+    let r = &answer.request;
+    if r.status != Status::Pending {
+        prop_assert!(
+            answer.waiting.is_none(),
+            "{:?} answer says it waits",
+            r.status
+        );
+        return Ok(());
+    }
+    let Some(waiting) = &answer.waiting else {
+        return Err(TestCaseError::fail(format!(
+            "pending answer without a reason: {answer:?}"
+        )));
+    };
+    let holder = state.holder_request().map(|(h, _)| h.clone());
+    let live_holder = holder.as_ref().filter(|h| h.status != Status::Failure);
+    let window_over = now >= state.last_updated_at.plus(settings.stabilisation_window);
+    let stable = state.requests.len() >= settings.expected_build_count as usize
+        || window_over
+        || holder.is_some();
+    let highest = state
+        .requests
+        .iter()
+        .filter(|q| q.status == Status::Pending)
+        .map(|q| q.priority)
+        .max();
+    match waiting {
+        Waiting::Paused => prop_assert!(state.paused, "told paused while not paused"),
+        Waiting::LeaseHeld { holder: h } => {
+            prop_assert!(!state.paused, "paused comes first");
+            let live =
+                live_holder.ok_or_else(|| TestCaseError::fail("lease_held without a holder"))?;
+            prop_assert_eq!(&h.head_sha, &live.head_sha);
+            prop_assert_ne!(&h.head_sha, &r.head_sha, "a run waits on itself");
+        }
+        Waiting::Stabilising {
+            known, expected, ..
+        } => {
+            prop_assert!(!state.paused && live_holder.is_none());
+            prop_assert!(!stable, "told stabilising once stable");
+            prop_assert_eq!(*known, state.requests.len());
+            prop_assert_eq!(*expected, settings.expected_build_count);
+            prop_assert!(*known < *expected as usize);
+        }
+        Waiting::HigherPriority { highest_priority } => {
+            prop_assert!(!state.paused && live_holder.is_none() && stable);
+            prop_assert_eq!(Some(*highest_priority), highest);
+            prop_assert!(*highest_priority > r.priority);
+        }
+        Waiting::Confirming { confirmations_left } => {
+            prop_assert!(!state.paused && live_holder.is_none() && stable);
+            prop_assert_eq!(Some(r.priority), highest, "confirming but not the highest");
+            prop_assert!(
+                settings.delay_assignment_count > 0,
+                "confirming with no delay"
+            );
+            prop_assert!(
+                *confirmations_left >= 1 && *confirmations_left <= settings.delay_assignment_count
+            );
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
+
+    /// SPEC §8: every answer of acquire (direct, or a held long-poll whose wait ends) and
+    /// every run in the view says why it waits exactly when it is pending, consistently
+    /// with the state; nobody is granted while paused; the other §3 invariants hold with
+    /// pause, resume and revoke in the mix.
+    #[test]
+    fn waiting_reasons_match_the_state_and_pause_stops_every_grant(settings in settings(), ops in prop::collection::vec(admin_op(), 1..80)) {
+        let mut w = World { state: ProviderState::new(T0), settings, parked: Vec::new(), now: T0, last_call: T0, round_succeeded: false };
+        for op in ops {
+            let before = w.state.clone();
+            let mut events = Vec::new();
+            let mut asked = w.parked.clone();
+            match op {
+                AdminOp::Lease(Op::Acquire { run, priority, park }) => {
+                    let c = call(run, priority);
+                    w.parked.retain(|p| p.head_sha != c.head_sha);
+                    asked.retain(|p| p.head_sha != c.head_sha);
+                    let answer = w.state.acquire(&w.settings, &c, w.now, &mut events);
+                    if let Ok(a) = &answer {
+                        check_waiting(&w.state, &w.settings, w.now, a)?;
+                    }
+                    if park && matches!(&answer, Ok(a) if a.request.status == Status::Pending) {
+                        w.parked.push(c.clone());
+                    }
+                    asked.push(c);
+                    w.settle(&mut events);
+                }
+                AdminOp::Lease(Op::Unpark { run }) => {
+                    let sha = call(run, 1).head_sha;
+                    w.parked.retain(|c| c.head_sha != sha);
+                }
+                AdminOp::Lease(Op::Release { run, success }) => {
+                    let outcome = if success { Outcome::Success } else { Outcome::Failure };
+                    let _ = w.state.release(&call(run, 1).head_sha, outcome, None, w.now, &mut events);
+                    w.settle(&mut events);
+                }
+                AdminOp::Lease(Op::Advance { secs }) => {
+                    w.now = w.now.plus(Duration::from_secs(secs));
+                    w.settle(&mut events);
+                }
+                AdminOp::Pause | AdminOp::Resume => {
+                    w.state.set_paused(matches!(op, AdminOp::Pause), "prop", w.now, &mut events);
+                    w.settle(&mut events);
+                }
+                AdminOp::Revoke => {
+                    let live = w.state.acquired().is_some();
+                    let revoked = w.state.revoke_lease(None, "prop", w.now, &mut events);
+                    prop_assert_eq!(revoked.is_ok(), live, "revoke succeeds exactly when a live lease is held");
+                    prop_assert!(w.state.acquired().is_none() || w.state.acquired().map(|a| a.request.head_sha) != revoked.ok().map(|h| h.head_sha));
+                    w.settle(&mut events);
+                }
+            }
+            w.check_structure()?;
+            w.check_grants(&before, &events, &asked)?;
+            if before.paused && w.state.paused {
+                prop_assert!(!events.iter().any(|e| e.kind == EventKind::Granted), "granted while paused");
+            }
+            // A held long-poll still pending (as when its wait ends) says why it waits.
+            for c in &w.parked {
+                if let Some(a) = w.state.answer_for(&w.settings, &c.head_sha, w.now) {
+                    check_waiting(&w.state, &w.settings, w.now, &a)?;
+                }
+            }
+            for a in w.state.view_known(&w.settings, w.now) {
+                prop_assert_eq!(a.waiting.is_some(), a.request.status == Status::Pending, "view: {:?}", a);
+                if a.request.status == Status::Acquired {
+                    prop_assert!(a.acquired_at.is_some());
+                }
+            }
+        }
+    }
+}

@@ -1,13 +1,17 @@
 //! The provider state machine of SPEC §3 and §6. Pure: every transition takes `now`,
 //! mutates `self`, appends to `events` and does no I/O. The provider actor persists the
 //! result, so everything that must survive a restart is serialized here; what only
-//! matters while the process runs (last-seen times, the delay counter) is skipped and
-//! reset by [`ProviderState::resume`].
+//! matters while the process runs (the delay counter, the holder's sign of life) is
+//! skipped and reset by [`ProviderState::resume`]. Last-seen times are saved with every
+//! change ([`ProviderState::stamp_seen`]) and, on their own, at most once per
+//! [`seen_granularity`] per run, so a plain poll usually causes no write. The views show
+//! only the saved times, so what they show is what a restart shows.
 
 use std::collections::VecDeque;
 
 use super::{
-    Event, EventKind, HeadRef, HeadSha, LeaseError, LeaseSettings, Outcome, Priority, Status, Time,
+    Busy, Event, EventKind, HeadRef, HeadSha, HolderInfo, LeaseError, LeaseSettings, Outcome,
+    Priority, Status, Time, Waiting,
 };
 
 /// How many finished runs a provider remembers (for idempotent releases and for
@@ -22,9 +26,14 @@ pub struct Request {
     pub priority: Priority,
     pub status: Status,
     pub registered_at: Time,
-    /// Last acquire call (or parked long-poll) from this run. Runtime only.
+    /// Last acquire call (or parked long-poll) from this run (its TTL counts from here).
+    /// Runtime only.
     #[serde(skip)]
     pub last_seen: Time,
+    /// `last_seen` as saved: updated with every change, and by a call once
+    /// [`seen_granularity`] has passed since. What the views show as `last_seen_at`.
+    #[serde(default)]
+    pub last_seen_at: Time,
     /// How often this run was found the winner while `delay_assignment_count` held it back.
     #[serde(skip)]
     pub times_found_winner: u32,
@@ -56,6 +65,27 @@ pub struct Answer {
     pub fencing_token: Option<u64>,
     /// PR numbers stacked under the holder, ascending by priority (only when `acquired`).
     pub stacked_pull_requests: Option<Vec<u64>>,
+    /// Why a `pending` request is not granted now (only when `pending`).
+    pub waiting: Option<Waiting>,
+    /// For the holder of a live lease: when it was granted.
+    pub acquired_at: Option<Time>,
+    /// For the holder of a live lease: when it loses the lease if it stays silent
+    /// (`None` when `lease_timeout` is off).
+    pub lease_expires_at: Option<Time>,
+}
+
+impl Answer {
+    /// An answer with only the request (and its token, if any).
+    pub fn of(request: Request, fencing_token: Option<u64>) -> Self {
+        Self {
+            request,
+            fencing_token,
+            stacked_pull_requests: None,
+            waiting: None,
+            acquired_at: None,
+            lease_expires_at: None,
+        }
+    }
 }
 
 /// The lease state of one merge queue.
@@ -74,6 +104,17 @@ pub struct ProviderState {
     /// When the holder last showed it is alive. Runtime only.
     #[serde(skip)]
     pub holder_seen: Time,
+    /// `holder_seen` as saved (like [`Request::last_seen_at`]); the views' lease expiry
+    /// counts from here, so it is never later than the real one.
+    #[serde(default)]
+    pub holder_seen_at: Time,
+    /// Admin: while set, nobody is granted the lease (the holder keeps it).
+    #[serde(default)]
+    pub paused: bool,
+    /// When this state was loaded (or created): every run's TTL counts from here at the
+    /// earliest, so a restart never evicts a run for the time the service was down.
+    #[serde(skip)]
+    pub resumed_at: Time,
 }
 
 /// One acquire call's input, validated.
@@ -94,6 +135,9 @@ impl ProviderState {
             last_fencing_token: 0,
             recent: VecDeque::new(),
             holder_seen: now,
+            holder_seen_at: now,
+            paused: false,
+            resumed_at: now,
         }
     }
 
@@ -101,10 +145,24 @@ impl ProviderState {
     /// lease timeout) counted from `now`.
     pub fn resume(&mut self, now: Time) {
         for r in &mut self.requests {
-            r.last_seen = now;
+            r.last_seen = r.last_seen_at.max(r.registered_at);
             r.times_found_winner = 0;
         }
         self.holder_seen = now;
+        self.resumed_at = now;
+    }
+
+    /// Before a change is saved: the last-seen times go into the record with it.
+    pub fn stamp_seen(&mut self) {
+        for r in &mut self.requests {
+            r.last_seen_at = r.last_seen;
+        }
+        self.holder_seen_at = self.holder_seen;
+    }
+
+    /// The moment from which a pending run's TTL counts.
+    fn ttl_from(&self, r: &Request) -> Time {
+        r.last_seen.max(self.resumed_at)
     }
 
     pub fn is_idle(&self) -> bool {
@@ -124,6 +182,97 @@ impl ProviderState {
 
     fn holder_status(&self) -> Option<Status> {
         self.holder_request().map(|(r, _)| r.status)
+    }
+
+    /// The holder of the current round, in whatever status it is.
+    pub fn holder_info(&self) -> Option<HolderInfo> {
+        let h = self.holder.as_ref()?;
+        let (r, _) = self.holder_request()?;
+        Some(HolderInfo {
+            head_sha: r.head_sha.clone(),
+            priority: r.priority,
+            status: r.status,
+            since: h.granted_at,
+        })
+    }
+
+    /// When the live holder loses its lease if silent; `None` when there is no live
+    /// lease or `lease_timeout` is off.
+    /// Counted from the saved sign of life, so it may be earlier than the real deadline
+    /// by up to [`seen_granularity`] (or, after a restart, the downtime: a restart gives
+    /// the holder a fresh timeout) but never later.
+    pub fn lease_expires_at(&self, settings: &LeaseSettings) -> Option<Time> {
+        let h = self.holder.as_ref()?;
+        (self.holder_status() == Some(Status::Acquired) && !settings.lease_timeout.is_zero()).then(
+            || {
+                self.holder_seen_at
+                    .max(h.granted_at)
+                    .plus(settings.lease_timeout)
+            },
+        )
+    }
+
+    /// Why the known `pending` run `sha` is not granted at `now` (SPEC §8); `None` for a
+    /// run that is not known or not pending. Mirrors the checks of [`Self::elect`], in
+    /// the order documented on [`Waiting`].
+    pub fn waiting_for(
+        &self,
+        settings: &LeaseSettings,
+        sha: &HeadSha,
+        now: Time,
+    ) -> Option<Waiting> {
+        let r = self.requests.iter().find(|r| &r.head_sha == sha)?;
+        if r.status != Status::Pending {
+            return None;
+        }
+        if self.paused {
+            return Some(Waiting::Paused);
+        }
+        let holder = self.holder_info();
+        match holder {
+            Some(h) if h.status != Status::Failure => {
+                // A completed holder's runs are told `completed` when they ask; until
+                // they do, the view shows them waiting on it.
+                return Some(Waiting::LeaseHeld { holder: h });
+            }
+            _ => {}
+        }
+        let previous_failed = holder.is_some();
+        let window_ends_at = self.last_updated_at.plus(settings.stabilisation_window);
+        let ready = self.requests.len() >= settings.expected_build_count as usize
+            || now >= window_ends_at
+            || previous_failed;
+        if !ready {
+            return Some(Waiting::Stabilising {
+                known: self.requests.len(),
+                expected: settings.expected_build_count,
+                window_ends_at,
+            });
+        }
+        match self.highest_pending_priority() {
+            Some(highest) if highest > r.priority => Some(Waiting::HigherPriority {
+                highest_priority: highest,
+            }),
+            _ => Some(Waiting::Confirming {
+                confirmations_left: (settings.delay_assignment_count + 1)
+                    .saturating_sub(r.times_found_winner)
+                    .max(1),
+            }),
+        }
+    }
+
+    /// Adds what an answer shows beyond the request: why it waits, or its lease times.
+    fn decorate(&self, settings: &LeaseSettings, now: Time, mut answer: Answer) -> Answer {
+        let sha = &answer.request.head_sha;
+        match answer.request.status {
+            Status::Pending => answer.waiting = self.waiting_for(settings, sha, now),
+            Status::Acquired if self.is_holder(sha) => {
+                answer.acquired_at = self.holder.as_ref().map(|h| h.granted_at);
+                answer.lease_expires_at = self.lease_expires_at(settings);
+            }
+            _ => {}
+        }
+        answer
     }
 
     fn is_holder(&self, sha: &HeadSha) -> bool {
@@ -176,14 +325,25 @@ impl ProviderState {
                 .collect()
         });
         Answer {
-            request,
-            fencing_token,
             stacked_pull_requests,
+            ..Answer::of(request, fencing_token)
         }
     }
 
-    /// `acquire` (SPEC §3 rules 1–6). `now` is the moment the caller is asking.
+    /// `acquire` (SPEC §3 rules 1–6). `now` is the moment the caller is asking. A
+    /// `pending` answer says why it waits.
     pub fn acquire(
+        &mut self,
+        settings: &LeaseSettings,
+        call: &AcquireRequest,
+        now: Time,
+        events: &mut Vec<Event>,
+    ) -> Result<Answer, LeaseError> {
+        let answer = self.decide(settings, call, now, events)?;
+        Ok(self.decorate(settings, now, answer))
+    }
+
+    fn decide(
         &mut self,
         settings: &LeaseSettings,
         call: &AcquireRequest,
@@ -195,7 +355,7 @@ impl ProviderState {
                 // Rule 2: refresh; a changed priority or head_ref restarts the window.
                 // A call without head_ref leaves the stored one as it is.
                 let r = &mut self.requests[idx];
-                r.last_seen = now;
+                seen(r, now, settings);
                 let head_ref = call.head_ref.clone().or_else(|| r.head_ref.clone());
                 if r.priority != call.priority || r.head_ref != head_ref {
                     r.priority = call.priority;
@@ -213,23 +373,13 @@ impl ProviderState {
                         Some(Outcome::Failure) => Status::Failure,
                     };
                     if request.status == Status::Completed || self.holder.is_some() {
-                        return Ok(Answer {
-                            request,
-                            fencing_token: None,
-                            stacked_pull_requests: None,
-                        });
+                        return Ok(Answer::of(request, None));
                     }
                     // A failed former holder of an ended round may join the next one.
                 }
                 // Rule 1.
-                if let Some(status) = self.holder_status() {
-                    return Err(LeaseError::Conflict(match status {
-                        Status::Completed => {
-                            "the current round completed; its runs are being told, retry later"
-                        }
-                        Status::Failure => "a failed round is being resolved, retry later",
-                        _ => "a lease is held for this queue, retry later",
-                    }));
+                if let Some(holder) = self.holder_info() {
+                    return Err(LeaseError::Conflict(busy(holder)));
                 }
                 self.requests.push(Request {
                     head_sha: call.head_sha.clone(),
@@ -238,6 +388,7 @@ impl ProviderState {
                     status: Status::Pending,
                     registered_at: now,
                     last_seen: now,
+                    last_seen_at: now,
                     times_found_winner: 0,
                 });
                 self.last_updated_at = now;
@@ -250,6 +401,9 @@ impl ProviderState {
         if self.is_holder(&call.head_sha) {
             // Rule 4 (and a completed or failed holder hearing its own outcome again).
             self.holder_seen = now;
+            if now.since(self.holder_seen_at) >= seen_granularity(settings) {
+                self.holder_seen_at = now;
+            }
             return Ok(self.answer(idx));
         }
         if self.holder_status() == Some(Status::Completed) {
@@ -263,11 +417,7 @@ impl ProviderState {
                 fencing_token: None,
             });
             self.end_round_if_done();
-            return Ok(Answer {
-                request,
-                fencing_token: None,
-                stacked_pull_requests: None,
-            });
+            return Ok(Answer::of(request, None));
         }
         Ok(self.elect(settings, idx, now, events))
     }
@@ -286,7 +436,7 @@ impl ProviderState {
             || now.since(self.last_updated_at) >= settings.stabilisation_window
             || previous_failed;
         let highest = self.highest_pending_priority();
-        if live_lease || !ready || highest != Some(self.requests[idx].priority) {
+        if self.paused || live_lease || !ready || highest != Some(self.requests[idx].priority) {
             return self.answer(idx);
         }
         let r = &mut self.requests[idx];
@@ -309,6 +459,7 @@ impl ProviderState {
             granted_at: now,
         });
         self.holder_seen = now;
+        self.holder_seen_at = now;
         let idx = self.index_of(&sha).unwrap_or(0);
         let mut event = Event::of(EventKind::Granted, now, self.requests.get(idx));
         event.fencing_token = Some(self.last_fencing_token);
@@ -366,11 +517,7 @@ impl ProviderState {
                     asked: outcome.as_str(),
                 });
             }
-            return Ok(Answer {
-                request: f.request.clone(),
-                fencing_token: f.fencing_token,
-                stacked_pull_requests: None,
-            });
+            return Ok(Answer::of(f.request.clone(), f.fencing_token));
         }
         if let Some(given) = fencing_token {
             if given < self.last_fencing_token {
@@ -418,11 +565,7 @@ impl ProviderState {
 
     fn released_answer(&self, sha: &HeadSha) -> Option<Answer> {
         let f = self.recalled(sha)?;
-        Some(Answer {
-            request: f.request.clone(),
-            fencing_token: f.fencing_token,
-            stacked_pull_requests: None,
-        })
+        Some(Answer::of(f.request.clone(), f.fencing_token))
     }
 
     /// The round ends once nothing but a completed or failed holder is left.
@@ -444,9 +587,9 @@ impl ProviderState {
     }
 
     /// A parked long-poll caller is asking right now: it counts as seen.
-    pub fn touch(&mut self, sha: &HeadSha, now: Time) {
+    pub fn touch(&mut self, settings: &LeaseSettings, sha: &HeadSha, now: Time) {
         if let Some(r) = self.requests.iter_mut().find(|r| &r.head_sha == sha) {
-            r.last_seen = now;
+            seen(r, now, settings);
         }
     }
 
@@ -480,11 +623,12 @@ impl ProviderState {
             self.finish_holder(Outcome::Failure, EventKind::LeaseExpired, now, events);
         }
         let holder = self.holder.as_ref().map(|h| h.head_sha.clone());
+        let resumed_at = self.resumed_at;
         let mut evicted = Vec::new();
         self.requests.retain(|r| {
             let silent = r.status == Status::Pending
                 && Some(&r.head_sha) != holder.as_ref()
-                && now.since(r.last_seen) >= settings.ttl;
+                && now.since(r.last_seen.max(resumed_at)) >= settings.ttl;
             if silent {
                 evicted.push(Event::of(EventKind::Evicted, now, Some(r)));
             }
@@ -508,7 +652,7 @@ impl ProviderState {
         events: &mut Vec<Event>,
     ) -> (Vec<Option<Result<Answer, LeaseError>>>, Option<Time>) {
         for call in parked {
-            self.touch(&call.head_sha, now);
+            self.touch(settings, &call.head_sha, now);
         }
         self.tick(settings, now, events);
         let answers = parked
@@ -526,7 +670,7 @@ impl ProviderState {
         let mut next: Option<Time> = None;
         let mut consider = |t: Time| next = Some(next.map_or(t, |n| n.min(t)));
         for r in self.requests.iter().filter(|r| r.status == Status::Pending) {
-            consider(r.last_seen.plus(settings.ttl));
+            consider(self.ttl_from(r).plus(settings.ttl));
         }
         match self.holder_status() {
             Some(Status::Acquired) if !settings.lease_timeout.is_zero() => {
@@ -545,16 +689,80 @@ impl ProviderState {
     }
 
     /// `clear` (admin): drops the round and what it remembers; fencing tokens keep rising.
+    /// A pause is an operator's decision about the queue, not round state: it stays.
     pub fn clear(&mut self, now: Time, events: &mut Vec<Event>) {
         let last_fencing_token = self.last_fencing_token;
+        let paused = self.paused;
         *self = ProviderState::new(now);
         self.last_fencing_token = last_fencing_token;
+        self.paused = paused;
         events.push(Event::of(EventKind::Cleared, now, None));
     }
 
     /// The current answer for a known run (a waiter whose wait ended), if it is known.
-    pub fn answer_for(&self, sha: &HeadSha) -> Option<Answer> {
-        self.index_of(sha).map(|idx| self.answer(idx))
+    pub fn answer_for(&self, settings: &LeaseSettings, sha: &HeadSha, now: Time) -> Option<Answer> {
+        self.index_of(sha)
+            .map(|idx| self.decorate(settings, now, self.answer(idx)))
+    }
+
+    /// Admin revoke: the holder's live lease ends as a `failure`, so the others compete
+    /// again at once (as after a failure release); `reason` and `by` go into the history.
+    pub fn revoke_lease(
+        &mut self,
+        reason: Option<String>,
+        by: &str,
+        now: Time,
+        events: &mut Vec<Event>,
+    ) -> Result<HolderInfo, LeaseError> {
+        let holder = self.holder_info();
+        let Some(live) = holder.clone().filter(|h| h.status == Status::Acquired) else {
+            return Err(LeaseError::NoLiveLease { holder });
+        };
+        let before = events.len();
+        self.finish_holder(Outcome::Failure, EventKind::LeaseRevoked, now, events);
+        if let Some(e) = events.get_mut(before) {
+            e.reason = reason;
+            e.by = Some(by.to_owned());
+        }
+        self.end_round_if_done();
+        Ok(live)
+    }
+
+    /// Admin pause (`true`) or resume (`false`); false if it was already so (no event).
+    pub fn set_paused(
+        &mut self,
+        paused: bool,
+        by: &str,
+        now: Time,
+        events: &mut Vec<Event>,
+    ) -> bool {
+        if self.paused == paused {
+            return false;
+        }
+        self.paused = paused;
+        let kind = if paused {
+            EventKind::Paused
+        } else {
+            EventKind::Resumed
+        };
+        let mut event = Event::of(kind, now, None);
+        event.by = Some(by.to_owned());
+        events.push(event);
+        true
+    }
+
+    /// Known requests ascending by priority with what the provider view shows of each
+    /// (why it waits, the holder's lease times) at `now`.
+    pub fn view_known(&self, settings: &LeaseSettings, now: Time) -> Vec<Answer> {
+        self.known_by_priority()
+            .into_iter()
+            .map(|a| self.decorate(settings, now, a))
+            .collect()
+    }
+
+    /// [`Self::acquired`] with the holder's lease times.
+    pub fn view_acquired(&self, settings: &LeaseSettings, now: Time) -> Option<Answer> {
+        self.acquired().map(|a| self.decorate(settings, now, a))
     }
 
     /// Known requests ascending by priority (the provider view's `known`).
@@ -569,5 +777,48 @@ impl ProviderState {
         let h = self.holder.as_ref()?;
         let idx = self.index_of(&h.head_sha)?;
         (self.requests[idx].status == Status::Acquired).then(|| self.answer(idx))
+    }
+}
+
+/// The 409 for a new run while `holder` decides the round: names it and since when.
+fn busy(holder: HolderInfo) -> Busy {
+    let who = format!(
+        "{} (priority {}, holding since {})",
+        holder.head_sha,
+        holder.priority.get(),
+        holder.since.rfc3339()
+    );
+    let message = match holder.status {
+        Status::Completed => format!(
+            "the current round completed: {who} released success; its runs are being told, retry later"
+        ),
+        Status::Failure => format!(
+            "a failed round is being resolved: the lease of {who} ended in failure, retry later"
+        ),
+        _ => format!(
+            "a lease is held by {} (priority {}) since {}, retry later",
+            holder.head_sha,
+            holder.priority.get(),
+            holder.since.rfc3339()
+        ),
+    };
+    Busy {
+        message,
+        holder: Some(holder),
+    }
+}
+
+/// How stale a saved last-seen time may get before a call saves it on its own: a third
+/// of the ttl (at least a second), so a run polling often causes at most one write per
+/// that time and the views show when it was last seen to within it.
+pub fn seen_granularity(settings: &LeaseSettings) -> std::time::Duration {
+    (settings.ttl / 3).max(std::time::Duration::from_secs(1))
+}
+
+/// A call from `r` at `now`: its TTL restarts; the saved time follows once it is stale.
+fn seen(r: &mut Request, now: Time, settings: &LeaseSettings) {
+    r.last_seen = now;
+    if now.since(r.last_seen_at) >= seen_granularity(settings) {
+        r.last_seen_at = now;
     }
 }

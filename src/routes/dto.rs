@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::actors::ProviderSnapshot;
-use crate::domain::{Answer, Event};
+use crate::domain::{Answer, Event, HolderInfo, Time, Waiting};
 
 #[derive(Debug, Deserialize)]
 pub struct AcquireBody {
@@ -13,6 +13,13 @@ pub struct AcquireBody {
     #[serde(default)]
     pub head_ref: Option<String>,
     pub priority: i64,
+}
+
+/// Body of `POST …/revoke` (optional).
+#[derive(Debug, Default, Deserialize)]
+pub struct RevokeBody {
+    #[serde(default)]
+    pub reason: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -34,6 +41,25 @@ pub struct RequestView {
     pub status: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fencing_token: Option<u64>,
+    #[serde(flatten)]
+    pub times: RequestTimes,
+}
+
+/// Times of a request, shown both inside `request` and beside it (as `fencing_token` is),
+/// so clients reading either level find them.
+#[derive(Debug, Clone, Serialize)]
+pub struct RequestTimes {
+    /// When the run registered.
+    pub first_seen_at: String,
+    /// The run's last acquire call (or held long-poll).
+    pub last_seen_at: String,
+    /// Holder of a live lease only: when it was granted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub acquired_at: Option<String>,
+    /// Holder of a live lease only: when it loses the lease if silent; `null` when
+    /// `lease_timeout` is off.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lease_expires_at: Option<Option<String>>,
 }
 
 #[derive(Debug, Serialize)]
@@ -49,12 +75,71 @@ pub struct RequestContext {
     pub stacked_pull_requests: Option<Vec<PullRequest>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fencing_token: Option<u64>,
+    /// Only in a `pending` answer: why the run waits.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub waiting: Option<Value>,
+    #[serde(flatten)]
+    pub times: RequestTimes,
+}
+
+/// `{"head_sha", "priority", "status", "since"}` of the run that decides the round.
+pub fn holder_view(h: &HolderInfo) -> Value {
+    json!({
+        "head_sha": h.head_sha.as_str(),
+        "priority": h.priority.get(),
+        "status": h.status.as_str(),
+        "since": h.since.rfc3339(),
+    })
+}
+
+/// `{"reason": …, …details}` (SPEC §8).
+pub fn waiting_view(w: &Waiting) -> Value {
+    let mut v = json!({ "reason": w.reason() });
+    match w {
+        Waiting::Paused => {}
+        Waiting::LeaseHeld { holder } => v["holder"] = holder_view(holder),
+        Waiting::Stabilising {
+            known,
+            expected,
+            window_ends_at,
+        } => {
+            v["known"] = json!(known);
+            v["expected"] = json!(expected);
+            v["window_ends_at"] = json!(window_ends_at.rfc3339());
+        }
+        Waiting::HigherPriority { highest_priority } => {
+            v["highest_priority"] = json!(highest_priority.get());
+        }
+        Waiting::Confirming { confirmations_left } => {
+            v["confirmations_left"] = json!(confirmations_left);
+        }
+    }
+    v
 }
 
 impl From<Answer> for RequestContext {
     fn from(a: Answer) -> Self {
         let holding = a.request.status == crate::domain::Status::Acquired;
         let fencing_token = a.fencing_token.filter(|_| holding);
+        let times = RequestTimes {
+            first_seen_at: a.request.registered_at.rfc3339(),
+            // The saved time (see `seen_granularity`): what a restart shows too.
+            last_seen_at: a
+                .request
+                .last_seen_at
+                .max(a.request.registered_at)
+                .rfc3339(),
+            acquired_at: a.acquired_at.filter(|_| holding).map(Time::rfc3339),
+            lease_expires_at: a
+                .acquired_at
+                .filter(|_| holding)
+                .map(|_| a.lease_expires_at.map(Time::rfc3339)),
+        };
+        let waiting = a
+            .waiting
+            .as_ref()
+            .filter(|_| a.request.status == crate::domain::Status::Pending)
+            .map(waiting_view);
         RequestContext {
             request: RequestView {
                 head_sha: a.request.head_sha.to_string(),
@@ -62,6 +147,7 @@ impl From<Answer> for RequestContext {
                 priority: a.request.priority.get(),
                 status: a.request.status.as_str(),
                 fencing_token,
+                times: times.clone(),
             },
             stacked_pull_requests: a.stacked_pull_requests.filter(|_| holding).map(|prs| {
                 prs.into_iter()
@@ -69,22 +155,29 @@ impl From<Answer> for RequestContext {
                     .collect()
             }),
             fencing_token,
+            waiting,
+            times,
         }
     }
 }
 
 /// The provider view.
 pub fn provider_view(s: &ProviderSnapshot) -> Value {
+    let now = Time::now();
     let known: Vec<RequestContext> = s
         .state
-        .known_by_priority()
+        .view_known(&s.settings, now)
         .into_iter()
         .map(RequestContext::from)
         .collect();
-    let acquired = s.state.acquired().map(RequestContext::from);
+    let acquired = s
+        .state
+        .view_acquired(&s.settings, now)
+        .map(RequestContext::from);
     let lease = &s.settings;
     json!({
         "last_updated_at": s.state.last_updated_at.rfc3339(),
+        "paused": s.state.paused,
         "acquired": acquired,
         "known": known,
         "waiting": s.waiting,
@@ -115,6 +208,12 @@ pub fn event_view(e: &Event) -> Value {
     }
     if let Some(n) = e.batch_size {
         v["batch_size"] = json!(n);
+    }
+    if let Some(reason) = &e.reason {
+        v["reason"] = json!(reason);
+    }
+    if let Some(by) = &e.by {
+        v["by"] = json!(by);
     }
     v
 }

@@ -4,6 +4,7 @@ use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
 use serde_json::{json, Value};
 
+use super::dto::holder_view;
 use crate::domain::{InvalidKey, InvalidValue, LeaseError};
 use crate::service::ServiceError;
 
@@ -82,8 +83,14 @@ impl From<ServiceError> for ApiError {
     fn from(e: ServiceError) -> Self {
         let message = e.to_string();
         match e {
-            ServiceError::Lease(LeaseError::Conflict(_)) => {
+            ServiceError::Lease(LeaseError::Conflict(busy)) => match &busy.holder {
+                Some(h) => ApiError::new(StatusCode::CONFLICT, message)
+                    .with_context(json!({ "holder": holder_view(h) })),
+                None => ApiError::new(StatusCode::CONFLICT, message),
+            },
+            ServiceError::Lease(LeaseError::NoLiveLease { holder }) => {
                 ApiError::new(StatusCode::CONFLICT, message)
+                    .with_context(json!({ "holder": holder.as_ref().map(holder_view) }))
             }
             ServiceError::Lease(LeaseError::StaleFencingToken { given, current }) => {
                 ApiError::new(StatusCode::CONFLICT, message).with_context(

@@ -32,7 +32,69 @@ pub fn provider_key(req: &HttpRequest) -> Result<ProviderKey, ApiError> {
 }
 
 /// Reads a JSON body whatever its Content-Type says (old clients send `json`).
-pub async fn json_body<T: DeserializeOwned>(mut payload: web::Payload) -> Result<T, ApiError> {
+pub async fn json_body<T: DeserializeOwned>(payload: web::Payload) -> Result<T, ApiError> {
+    let body = read_body(payload).await?;
+    parse_json(&body)
+}
+
+/// Like [`json_body`], but an empty body (or only whitespace) is `T::default()`.
+pub async fn optional_json_body<T: DeserializeOwned + Default>(
+    payload: web::Payload,
+) -> Result<T, ApiError> {
+    let body = read_body(payload).await?;
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    parse_json(&body)
+}
+
+fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|e| {
+        ApiError::unprocessable(format!(
+            "request body is not JSON of the expected shape: {e}"
+        ))
+        .with_context(json!({ "line": e.line(), "column": e.column() }))
+    })
+}
+
+/// Who is calling, for the history and the logs of admin actions: the HTTP Basic user
+/// name, `bearer token`, or `anonymous`. Never a password or a token.
+pub fn caller_name(req: &HttpRequest) -> String {
+    use base64::Engine;
+    let Some(value) = req
+        .headers()
+        .get(actix_web::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return "anonymous".into();
+    };
+    let (scheme, rest) = value.trim().split_once(' ').unwrap_or((value, ""));
+    if scheme.eq_ignore_ascii_case("bearer") {
+        return "bearer token".into();
+    }
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return "unknown credentials".into();
+    }
+    let user = base64::engine::general_purpose::STANDARD
+        .decode(rest.trim())
+        .ok()
+        .and_then(|raw| {
+            let text = String::from_utf8_lossy(&raw).into_owned();
+            text.split_once(':').map(|(user, _)| user.to_owned())
+        })
+        .unwrap_or_default();
+    let user: String = user.chars().filter(|c| !c.is_control()).take(64).collect();
+    if user.is_empty() {
+        "basic user".into()
+    } else {
+        format!("user {user}")
+    }
+}
+
+/// The most a revoke reason may hold.
+pub const MAX_REASON: usize = 255;
+
+async fn read_body(mut payload: web::Payload) -> Result<web::BytesMut, ApiError> {
     let too_large = || {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -54,12 +116,7 @@ pub async fn json_body<T: DeserializeOwned>(mut payload: web::Payload) -> Result
         }
         body.extend_from_slice(&chunk);
     }
-    serde_json::from_slice(&body).map_err(|e| {
-        ApiError::unprocessable(format!(
-            "request body is not JSON of the expected shape: {e}"
-        ))
-        .with_context(json!({ "line": e.line(), "column": e.column() }))
-    })
+    Ok(body)
 }
 
 /// The value of `name` in the query string, percent-decoded.

@@ -40,6 +40,21 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .default_service(web::to(method_not_allowed)),
         )
         .service(
+            web::resource("/{owner}/{repo}/{base_ref:.+}/revoke")
+                .route(web::post().to(providers::revoke))
+                .default_service(web::to(method_not_allowed)),
+        )
+        .service(
+            web::resource("/{owner}/{repo}/{base_ref:.+}/pause")
+                .route(web::post().to(providers::pause))
+                .default_service(web::to(method_not_allowed)),
+        )
+        .service(
+            web::resource("/{owner}/{repo}/{base_ref:.+}/resume")
+                .route(web::post().to(providers::resume))
+                .default_service(web::to(method_not_allowed)),
+        )
+        .service(
             web::resource("/{owner}/{repo}/{base_ref:.+}/events")
                 .route(web::get().to(providers::events))
                 .default_service(web::to(method_not_allowed)),

@@ -1,11 +1,13 @@
-//! Provider views: details, clear, list, history.
+//! Provider views: details, clear, list, history; admin revoke, pause and resume.
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Map, Value};
 
-use super::dto::{event_view, provider_view};
+use actix_web::http::StatusCode;
+
+use super::dto::{event_view, provider_view, RevokeBody};
 use super::error::ApiError;
-use super::input::{limit, provider_key};
+use super::input::{caller_name, limit, optional_json_body, provider_key, MAX_REASON};
 use crate::service::LeaseService;
 
 pub async fn details(
@@ -44,4 +46,52 @@ pub async fn events(
     let events = service.history(&key, limit).await?;
     let events: Vec<Value> = events.iter().map(event_view).collect();
     Ok(HttpResponse::Ok().json(json!({ "provider": key.to_string(), "events": events })))
+}
+
+/// `POST …/revoke` (admin): the holder's lease ends as a failure; the view after it.
+pub async fn revoke(
+    req: HttpRequest,
+    body: web::Payload,
+    service: web::Data<LeaseService>,
+) -> Result<HttpResponse, ApiError> {
+    let key = provider_key(&req)?;
+    let body: RevokeBody = optional_json_body(body).await?;
+    let reason = body
+        .reason
+        .map(|r| r.trim().to_owned())
+        .filter(|r| !r.is_empty());
+    if reason
+        .as_ref()
+        .is_some_and(|r| r.chars().count() > MAX_REASON)
+    {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("reason must be at most {MAX_REASON} characters"),
+        )
+        .with_context(json!({ "field": "reason" })));
+    }
+    let view = service
+        .revoke_lease(&key, reason, caller_name(&req))
+        .await?;
+    Ok(HttpResponse::Ok().json(provider_view(&view)))
+}
+
+/// `POST …/pause` (admin): nobody is granted until resumed; idempotent.
+pub async fn pause(
+    req: HttpRequest,
+    service: web::Data<LeaseService>,
+) -> Result<HttpResponse, ApiError> {
+    let key = provider_key(&req)?;
+    let view = service.set_paused(&key, true, caller_name(&req)).await?;
+    Ok(HttpResponse::Ok().json(provider_view(&view)))
+}
+
+/// `POST …/resume` (admin): grants allowed again, the election re-runs at once.
+pub async fn resume(
+    req: HttpRequest,
+    service: web::Data<LeaseService>,
+) -> Result<HttpResponse, ApiError> {
+    let key = provider_key(&req)?;
+    let view = service.set_paused(&key, false, caller_name(&req)).await?;
+    Ok(HttpResponse::Ok().json(provider_view(&view)))
 }

@@ -435,7 +435,7 @@ mod tests {
 
         let plain = queue_detail(&snap, &view, later);
         assert_eq!(plain.state, "held");
-        assert_eq!(plain.paused, None, "absent from the view: not shown");
+        assert_eq!(plain.paused, Some(false), "the view says it is not paused");
         let holder = plain.holder.expect("a holder");
         assert_eq!(holder.run.head_sha, "high");
         assert_eq!(holder.since.ago, "1m 15s");
@@ -445,16 +445,17 @@ mod tests {
             Some((2, "https://github.com/acme/shop/pull/2".to_owned()))
         );
         assert_eq!(plain.others.len(), 1);
-        assert_eq!(plain.others[0].waiting_reason, None);
+        assert_eq!(
+            plain.others[0].waiting_reason.as_deref(),
+            Some("lease_held"),
+            "the view says why it waits"
+        );
 
         view["paused"] = serde_json::json!(true);
-        view["known"][0]["waiting"] = serde_json::json!({ "reason": "lease_held" });
+        view["known"][0]["waiting"] = serde_json::json!({ "reason": "paused" });
         let extended = queue_detail(&snap, &view, later);
         assert_eq!(extended.paused, Some(true));
-        assert_eq!(
-            extended.others[0].waiting_reason.as_deref(),
-            Some("lease_held")
-        );
+        assert_eq!(extended.others[0].waiting_reason.as_deref(), Some("paused"));
         let row = queue_row(&snap, &view, later);
         assert_eq!(
             (row.state, row.waiting, row.paused),

@@ -162,3 +162,34 @@ impl TestApp {
         String::from_utf8_lossy(&bytes).into_owned()
     }
 }
+
+/// Typed calls to a server already running on `port` (the real binary in restart tests).
+pub fn attach(port: u16) -> TestApp {
+    TestApp {
+        address: format!("http://127.0.0.1:{port}"),
+        client: awc::Client::builder()
+            .timeout(Duration::from_secs(150))
+            .finish(),
+        _data: tempfile::tempdir().expect("temp dir"),
+    }
+}
+
+impl TestApp {
+    /// `POST {path}` with an optional JSON body.
+    pub async fn post(&self, path: &str, body: Option<&Value>) -> Answer {
+        self.send(self.client.post(self.url(path)), body).await
+    }
+}
+
+/// Seconds from RFC 3339 time `a` to `b` (negative if `b` is earlier).
+pub fn seconds_between(a: &Value, b: &Value) -> i64 {
+    let parse = |v: &Value| {
+        let text = v.as_str().unwrap_or_else(|| panic!("not a time: {v}"));
+        humantime::parse_rfc3339(text).unwrap_or_else(|e| panic!("{text}: {e}"))
+    };
+    let (a, b) = (parse(a), parse(b));
+    match b.duration_since(a) {
+        Ok(d) => d.as_secs() as i64,
+        Err(e) => -(e.duration().as_secs() as i64),
+    }
+}

@@ -1,5 +1,9 @@
 //! One test binary for the HTTP API: the real server on a real port, driven over awc.
 
+#[path = "../common/mod.rs"]
+mod common;
+
+mod admin;
 mod auth;
 mod errors;
 mod helpers;
@@ -7,3 +11,4 @@ mod lease_flow;
 mod metrics;
 mod providers;
 mod waiting;
+mod waiting_reasons;
