@@ -1,17 +1,22 @@
 //! Command-line flags. Every serving flag is an `Option` so that "a flag beats the file"
 //! is a single merge in [`crate::config::Settings::load`]; the defaults live there.
 //!
+//! Every flag can also be set by an environment variable `MQ_LEASE_<FLAG>` (`--port` is
+//! `MQ_LEASE_PORT`, `--stabilisation-window` is `MQ_LEASE_STABILISATION_WINDOW`). clap reads
+//! it into the same `Option`, so the order is: flag, then environment, then the config
+//! file, then the built-in default.
+//!
 //! ```no_run
 //! use clap::Parser;
 //! use mq_lease_service::cli::{Cli, Command};
 //! use mq_lease_service::config::Settings;
+//! use mq_lease_service::healthcheck;
 //!
-//! let cli = Cli::parse();
-//! if let Some(Command::Healthcheck { url }) = &cli.command {
-//!     let url = mq_lease_service::cli::healthcheck_url(url.as_deref(), cli.port);
+//! let cli = Cli::parse(); // reads MQ_LEASE_* too
+//! let settings = Settings::load(&cli, &|name| std::env::var(name).ok());
+//! if let (Some(Command::Healthcheck { url: None }), Ok(settings)) = (&cli.command, &settings) {
+//!     let url = healthcheck::local_url(&settings.bind, settings.port);
 //!     // actix_web::rt::System::new().block_on(healthcheck::run(&url, timeout))
-//! } else {
-//!     let settings = Settings::load(&cli, &|name| std::env::var(name).ok());
 //! }
 //! ```
 
@@ -30,39 +35,39 @@ use crate::logging::LogFormat;
 #[command(name = "mq-lease-service", version, about)]
 pub struct Cli {
     /// TOML config file (see config/example.toml). Without it, any owner/repo/base_ref is accepted.
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", env = "MQ_LEASE_CONFIG", global = true)]
     pub config: Option<PathBuf>,
 
     /// Port to listen on [default: 8080]. Also the port `healthcheck` probes.
-    #[arg(long, value_name = "N", global = true)]
+    #[arg(long, value_name = "N", env = "MQ_LEASE_PORT", global = true)]
     pub port: Option<u16>,
 
     /// Address to listen on [default: 0.0.0.0].
-    #[arg(long, value_name = "ADDR")]
+    #[arg(long, value_name = "ADDR", env = "MQ_LEASE_BIND", global = true)]
     pub bind: Option<String>,
 
     /// Directory of the state store; created if missing [default: ./data].
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", env = "MQ_LEASE_DATA")]
     pub data: Option<PathBuf>,
 
     /// How long the set of runs must stay unchanged before the highest priority wins [default: 5m].
-    #[arg(long, value_name = "DUR", value_parser = duration::parse_arg)]
+    #[arg(long, value_name = "DUR", env = "MQ_LEASE_STABILISATION_WINDOW", value_parser = duration::parse_arg)]
     pub stabilisation_window: Option<Duration>,
 
     /// A pending run not heard from this long is dropped [default: 30s]; must be > 0.
-    #[arg(long, value_name = "DUR", value_parser = parse_ttl)]
+    #[arg(long, value_name = "DUR", env = "MQ_LEASE_TTL", value_parser = parse_ttl)]
     pub ttl: Option<Duration>,
 
     /// Once this many runs are known, the election need not wait for stability [default: 4].
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, value_name = "N", env = "MQ_LEASE_EXPECTED_BUILD_COUNT", value_parser = clap::value_parser!(u32).range(1..))]
     pub expected_build_count: Option<u32>,
 
     /// The winner must be found the winner this many extra times before it is granted [default: 0].
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", env = "MQ_LEASE_DELAY_ASSIGNMENT_COUNT")]
     pub delay_assignment_count: Option<u32>,
 
     /// A holder silent this long loses the lease as if it released `failure`; 0 = off [default: 10m].
-    #[arg(long, value_name = "DUR", value_parser = duration::parse_arg)]
+    #[arg(long, value_name = "DUR", env = "MQ_LEASE_LEASE_TIMEOUT", value_parser = duration::parse_arg)]
     pub lease_timeout: Option<Duration>,
 
     /// Create a provider with the defaults for any unknown owner/repo/base_ref
@@ -70,6 +75,7 @@ pub struct Cli {
     #[arg(
         long,
         value_name = "BOOL",
+        env = "MQ_LEASE_AUTO_REGISTER",
         num_args = 0..=1,
         require_equals = true,
         default_missing_value = "true"
@@ -87,20 +93,14 @@ pub struct Cli {
 #[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
 pub enum Command {
     /// Probe a running service (for a container HEALTHCHECK); exit 0 only on a 2xx answer.
+    ///
+    /// Without `--url` it reads the same flags, environment and config file as serving
+    /// and probes `/healthz` on the port (and address) the service listens on.
     Healthcheck {
-        /// URL to GET [default: http://127.0.0.1:<--port or 8080>/healthz].
-        #[arg(long, value_name = "URL")]
+        /// URL to GET [default: /healthz on the configured bind address and port].
+        #[arg(long, value_name = "URL", env = "MQ_LEASE_HEALTHCHECK_URL")]
         url: Option<String>,
     },
-}
-
-/// The URL `healthcheck` probes: `--url` if given, else `/healthz` on localhost at
-/// `--port` (or 8080).
-pub fn healthcheck_url(url: Option<&str>, port: Option<u16>) -> String {
-    match url {
-        Some(url) => url.to_owned(),
-        None => format!("http://127.0.0.1:{}/healthz", port.unwrap_or(8080)),
-    }
 }
 
 fn parse_ttl(text: &str) -> Result<Duration, String> {
@@ -199,51 +199,75 @@ mod tests {
         }
     }
 
-    #[test]
-    fn healthcheck_defaults_to_localhost_8080() {
-        let cli = parse(&["healthcheck"]).unwrap();
-        let Some(Command::Healthcheck { url }) = &cli.command else {
-            panic!("no healthcheck: {cli:?}");
-        };
-        assert_eq!(
-            healthcheck_url(url.as_deref(), cli.port),
-            "http://127.0.0.1:8080/healthz"
-        );
-    }
-
-    #[test]
-    fn healthcheck_uses_the_port_flag_before_or_after_the_subcommand() {
-        for args in [
-            &["--port", "9000", "healthcheck"],
-            &["healthcheck", "--port", "9000"],
-        ] {
-            let cli = parse(args).unwrap();
-            let Some(Command::Healthcheck { url }) = &cli.command else {
-                panic!("no healthcheck: {cli:?}");
-            };
-            assert_eq!(
-                healthcheck_url(url.as_deref(), cli.port),
-                "http://127.0.0.1:9000/healthz"
-            );
+    fn healthcheck_url(cli: &Cli) -> Option<String> {
+        match &cli.command {
+            Some(Command::Healthcheck { url }) => url.clone(),
+            None => panic!("no healthcheck: {cli:?}"),
         }
     }
 
     #[test]
-    fn healthcheck_url_beats_the_port() {
-        let cli = parse(&[
-            "--port",
-            "9000",
-            "healthcheck",
-            "--url",
-            "http://x:1/readyz",
-        ])
-        .unwrap();
-        let Some(Command::Healthcheck { url }) = &cli.command else {
-            panic!("no healthcheck: {cli:?}");
-        };
-        assert_eq!(
-            healthcheck_url(url.as_deref(), cli.port),
-            "http://x:1/readyz"
-        );
+    fn healthcheck_takes_the_serving_flags_before_or_after_the_subcommand() {
+        for args in [
+            &[
+                "--port",
+                "9000",
+                "--config",
+                "c.toml",
+                "--bind",
+                "::1",
+                "healthcheck",
+            ][..],
+            &[
+                "healthcheck",
+                "--port",
+                "9000",
+                "--config",
+                "c.toml",
+                "--bind",
+                "::1",
+            ],
+        ] {
+            let cli = parse(args).unwrap();
+            assert_eq!(cli.port, Some(9000), "{args:?}");
+            assert_eq!(cli.config, Some(PathBuf::from("c.toml")), "{args:?}");
+            assert_eq!(cli.bind.as_deref(), Some("::1"), "{args:?}");
+            assert_eq!(healthcheck_url(&cli), None, "{args:?}");
+        }
+    }
+
+    #[test]
+    fn healthcheck_takes_an_explicit_url() {
+        let cli = parse(&["healthcheck", "--url", "http://x:1/readyz"]).unwrap();
+        assert_eq!(healthcheck_url(&cli).as_deref(), Some("http://x:1/readyz"));
+    }
+
+    /// The README promises `MQ_LEASE_<FLAG>` for every flag; a flag added without its
+    /// variable (or with another name) fails here.
+    #[test]
+    fn every_flag_has_its_mq_lease_environment_variable() {
+        use clap::CommandFactory;
+        let command = Cli::command();
+        let subcommands = command.get_subcommands().cloned().collect::<Vec<_>>();
+        let mut checked = 0;
+        for cmd in std::iter::once(&command).chain(subcommands.iter()) {
+            let prefix = match cmd.get_name() {
+                "mq-lease-service" => "MQ_LEASE_".to_owned(),
+                sub => format!("MQ_LEASE_{}_", sub.to_uppercase()),
+            };
+            for arg in cmd.get_arguments() {
+                let Some(long) = arg.get_long() else { continue };
+                if ["help", "version"].contains(&long)
+                    || arg.is_global_set() && cmd.get_name() != "mq-lease-service"
+                {
+                    continue;
+                }
+                let expected = format!("{prefix}{}", long.replace('-', "_").to_uppercase());
+                let actual = arg.get_env().map(|v| v.to_string_lossy().into_owned());
+                assert_eq!(actual.as_deref(), Some(expected.as_str()), "--{long}");
+                checked += 1;
+            }
+        }
+        assert!(checked >= 11, "only {checked} flags seen");
     }
 }

@@ -1,5 +1,7 @@
 //! `mq-lease-service healthcheck`: a tiny HTTP client for the container HEALTHCHECK, so
-//! the runtime image needs no curl.
+//! the runtime image needs no curl. Without `--url`, `main` loads the same settings as
+//! serving (flags, `MQ_LEASE_*`, `--config`) and probes [`local_url`], so the image's
+//! `HEALTHCHECK` follows whatever port is configured.
 //!
 //! ```no_run
 //! # use std::time::Duration;
@@ -10,9 +12,24 @@
 //! ```
 
 use std::io::ErrorKind;
+use std::net::IpAddr;
 use std::time::Duration;
 
 use awc::error::{ConnectError, SendRequestError};
+
+/// `/healthz` of the service listening on `bind`:`port`, reached from the same machine.
+/// A wildcard address (`0.0.0.0`, `::`) is probed on loopback of the same family; any
+/// other address or host name is probed as it is.
+pub fn local_url(bind: &str, port: u16) -> String {
+    let host = match bind.parse::<IpAddr>() {
+        Ok(IpAddr::V4(ip)) if ip.is_unspecified() => "127.0.0.1".to_owned(),
+        Ok(IpAddr::V6(ip)) if ip.is_unspecified() => "[::1]".to_owned(),
+        Ok(IpAddr::V6(ip)) => format!("[{ip}]"),
+        Ok(IpAddr::V4(ip)) => ip.to_string(),
+        Err(_) => bind.to_owned(),
+    };
+    format!("http://{host}:{port}/healthz")
+}
 
 /// GETs `url` and succeeds only on a 2xx answer within `timeout` (connect included).
 /// The error says what failed: connection refused, the status, or the timeout.
@@ -83,6 +100,19 @@ mod tests {
         let addr = server.addrs()[0];
         actix_web::rt::spawn(server.run());
         format!("http://{addr}")
+    }
+
+    #[test]
+    fn local_url_probes_loopback_for_a_wildcard_bind_and_the_address_otherwise() {
+        for (bind, url) in [
+            ("0.0.0.0", "http://127.0.0.1:8080/healthz"),
+            ("::", "http://[::1]:8080/healthz"),
+            ("127.0.0.2", "http://127.0.0.2:8080/healthz"),
+            ("::1", "http://[::1]:8080/healthz"),
+            ("localhost", "http://localhost:8080/healthz"),
+        ] {
+            assert_eq!(local_url(bind, 8080), url, "{bind}");
+        }
     }
 
     #[actix_rt::test]

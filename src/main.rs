@@ -11,7 +11,17 @@ use mq_lease_service::startup::Application;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Some(Command::Healthcheck { url }) = &cli.command {
-        let url = mq_lease_service::cli::healthcheck_url(url.as_deref(), cli.port);
+        // The same settings as serving, so the probe finds the configured port.
+        let url = match url {
+            Some(url) => url.clone(),
+            None => match Settings::load(&cli, &|name| std::env::var(name).ok()) {
+                Ok(settings) => healthcheck::local_url(&settings.bind, settings.port),
+                Err(e) => {
+                    eprintln!("healthcheck failed: configuration error: {e}");
+                    return ExitCode::from(2);
+                }
+            },
+        };
         return match actix_web::rt::System::new()
             .block_on(healthcheck::run(&url, Duration::from_secs(5)))
         {
