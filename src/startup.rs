@@ -37,6 +37,8 @@ pub enum StartupError {
     Blocking,
     #[error("metrics: {0}")]
     Metrics(String),
+    #[error("auth: {0}")]
+    Auth(String),
 }
 
 pub struct Application {
@@ -101,10 +103,12 @@ impl Application {
 
         let service = web::Data::new(LeaseService::new(registry.clone(), store));
         let readiness = web::Data::from(readiness);
-        let authenticator = settings
-            .auth
-            .as_ref()
-            .map(|a| web::Data::new(auth::Authenticator::new(a)));
+        let authenticator = match &settings.auth {
+            Some(a) => Some(web::Data::new(
+                auth::Authenticator::new(a).map_err(StartupError::Auth)?,
+            )),
+            None => None,
+        };
 
         let addr = format!("{}:{}", settings.bind, settings.port);
         let listener = TcpListener::bind(&addr).map_err(|source| StartupError::Bind {
