@@ -4,5 +4,6 @@ mod auth;
 mod errors;
 mod helpers;
 mod lease_flow;
+mod oidc;
 mod providers;
 mod waiting;

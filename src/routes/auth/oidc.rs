@@ -92,7 +92,7 @@ pub struct Repository {
 /// The claims we read; `iss`, `aud`, `exp` and `nbf` are checked by `jsonwebtoken`.
 #[derive(Deserialize)]
 struct Claims {
-    repository: String,
+    repository: Option<String>,
 }
 
 /// The part of the JOSE header we look at before verifying.
@@ -150,15 +150,13 @@ impl OidcVerifier {
         let claims = jsonwebtoken::decode::<Claims>(token, &key, &self.validation)
             .map_err(|e| classify(e.kind()))?
             .claims;
-        let (owner, repo) = claims
-            .repository
+        let repository = claims.repository.ok_or(Invalid::MissingClaim)?;
+        let (owner, repo) = repository
             .split_once('/')
             .filter(|(o, r)| !o.is_empty() && !r.is_empty() && !r.contains('/'))
             .ok_or(Invalid::BadRepositoryClaim)?;
-        if !self.settings.allows(&claims.repository) {
-            return Err(Rejection::NotAllowed {
-                repository: claims.repository.clone(),
-            });
+        if !self.settings.allows(&repository) {
+            return Err(Rejection::NotAllowed { repository });
         }
         Ok(Repository {
             owner: owner.to_owned(),
