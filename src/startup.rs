@@ -38,6 +38,8 @@ pub enum StartupError {
     Blocking,
     #[error("metrics: {0}")]
     Metrics(#[from] prometheus::Error),
+    #[error("auth: {0}")]
+    Auth(String),
 }
 
 pub struct Application {
@@ -104,11 +106,14 @@ impl Application {
         let service = web::Data::new(LeaseService::new(registry.clone(), store));
         let readiness = web::Data::from(readiness);
         let metrics = web::Data::new(metrics);
-        let metrics_auth = settings.metrics_auth;
-        let authenticator = settings
-            .auth
-            .as_ref()
-            .map(|a| web::Data::new(auth::Authenticator::new(a)));
+        let authenticator = match &settings.auth {
+            Some(a) => {
+                let mut authenticator = auth::Authenticator::new(a).map_err(StartupError::Auth)?;
+                authenticator.metrics_needs_auth = settings.metrics_auth;
+                Some(web::Data::new(authenticator))
+            }
+            None => None,
+        };
 
         let addr = format!("{}:{}", settings.bind, settings.port);
         let listener = TcpListener::bind(&addr).map_err(|source| StartupError::Bind {
@@ -129,9 +134,6 @@ impl Application {
                 .app_data(metrics.clone());
             if let Some(a) = &authenticator {
                 app = app.app_data(a.clone());
-            }
-            if metrics_auth {
-                app = app.app_data(auth::MetricsAuth);
             }
             app.route("/metrics", web::get().to(metrics::serve))
                 .configure(routes::configure)

@@ -84,6 +84,19 @@ pub struct AuthFile {
     pub basic: BTreeMap<String, Spanned<Secret>>,
     #[serde(default)]
     pub bearer_tokens: Vec<Spanned<Secret>>,
+    /// `[auth.github_oidc]`: GitHub Actions ID tokens as repository identities.
+    pub github_oidc: Option<Spanned<GithubOidcFile>>,
+}
+
+/// `[auth.github_oidc]`. `audience` is required; the rest have GitHub's defaults.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GithubOidcFile {
+    pub audience: Spanned<String>,
+    pub issuer: Option<Spanned<String>>,
+    pub jwks_url: Option<Spanned<String>>,
+    /// `owner/repo` globs (`*` is a wildcard); absent means every repository.
+    pub repositories: Option<Spanned<Vec<Spanned<String>>>>,
 }
 
 /// A password or token before `${VAR}` substitution. Its Debug is redacted, and a value

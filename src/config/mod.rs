@@ -19,6 +19,7 @@
 pub mod duration;
 pub mod env;
 pub mod file;
+pub mod oidc;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -32,6 +33,7 @@ use crate::domain::{LeaseSettings, ProviderKey};
 use duration::RawDuration;
 use env::EnvError;
 use file::{AuthFile, FileConfig, LeaseFile, RepositoryFile, Secret};
+pub use oidc::{GithubOidcSettings, RepositoryPattern};
 
 pub const DEFAULT_BIND: &str = "0.0.0.0";
 pub const DEFAULT_PORT: u16 = 8080;
@@ -52,7 +54,8 @@ pub struct Settings {
     pub defaults: LeaseSettings,
     /// The `[[repository]]` entries, in file order, each fully merged.
     pub repositories: Vec<RepositorySettings>,
-    /// `None` when there is no `[auth]` table or it lists no credentials.
+    /// `None` when there is no `[auth]` table or it lists no credentials and no
+    /// `[auth.github_oidc]`.
     pub auth: Option<AuthSettings>,
     /// `[server] metrics_auth`: `/metrics` needs credentials like the API (default: open).
     pub metrics_auth: bool,
@@ -68,10 +71,12 @@ pub struct RepositorySettings {
 /// there are, never a password or token.
 #[derive(Clone, PartialEq, Eq)]
 pub struct AuthSettings {
-    /// `(user, password)` for HTTP Basic.
+    /// `(user, password)` for HTTP Basic (admin).
     pub basic: Vec<(String, String)>,
-    /// Accepted `Authorization: Bearer <token>` values.
+    /// Accepted `Authorization: Bearer <token>` values (admin).
     pub bearer_tokens: Vec<String>,
+    /// GitHub Actions ID tokens, each the identity of one repository.
+    pub github_oidc: Option<GithubOidcSettings>,
 }
 
 impl fmt::Debug for AuthSettings {
@@ -90,6 +95,7 @@ impl fmt::Debug for AuthSettings {
                 "bearer_tokens",
                 &format_args!("{} token(s)", self.bearer_tokens.len()),
             )
+            .field("github_oidc", &self.github_oidc)
             .finish()
     }
 }
@@ -484,12 +490,17 @@ impl Source<'_> {
             }
             bearer_tokens.push(token);
         }
-        if basic.is_empty() && bearer_tokens.is_empty() {
+        let github_oidc = match &auth.github_oidc {
+            Some(table) => Some(self.github_oidc(table)?),
+            None => None,
+        };
+        if basic.is_empty() && bearer_tokens.is_empty() && github_oidc.is_none() {
             return Ok(None);
         }
         Ok(Some(AuthSettings {
             basic,
             bearer_tokens,
+            github_oidc,
         }))
     }
 

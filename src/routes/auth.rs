@@ -1,40 +1,207 @@
-//! Credentials from `[auth]`: HTTP Basic users and Bearer tokens, compared in constant
-//! time, checked before routing. Health, readiness and metrics stay open (metrics only
-//! while `[server] metrics_auth` is off).
+//! Identity at the edge: one middleware turns a request into a [`Caller`] before routing.
+//!
+//! * `[auth]` basic users and bearer tokens (compared in constant time) are **admin**
+//!   credentials: every route.
+//! * A GitHub Actions OIDC token (`[auth.github_oidc]`, see [`oidc`]) makes the caller a
+//!   **repository**: it may acquire, release and read the providers of its own
+//!   `owner/repo` only. Another repository's provider, an admin route (clear, revoke,
+//!   pause, resume) and the status page of every queue answer 403; `GET /` lists only
+//!   its own providers.
+//! * Without `[auth]` every caller is **anonymous** and may do everything.
+//!
+//! Health and readiness always stay open; `/metrics` stays open unless
+//! `metrics_needs_auth` is set. The caller goes into the request extensions, so handlers
+//! can ask it whether it may see a key ([`Caller::of`], [`Caller::may_use`]).
+
+pub mod oidc;
+
+use std::borrow::Cow;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::header;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::Next;
-use actix_web::{web, Error, ResponseError};
+use actix_web::{web, Error, HttpMessage, HttpRequest, HttpResponse, ResponseError};
 use base64::Engine;
+use log::info;
+use percent_encoding::percent_decode_str;
+use serde_json::json;
 use subtle::ConstantTimeEq;
 
 use super::error::ApiError;
 use crate::config::AuthSettings;
+use oidc::{OidcVerifier, Rejection};
 
 /// Paths that never need credentials.
-const OPEN: &[&str] = &["/healthz", "/readyz", "/k8s/liveness", "/k8s/readiness"];
+const ALWAYS_OPEN: &[&str] = &["/healthz", "/readyz", "/k8s/liveness", "/k8s/readiness"];
 
-/// In app data when `[server] metrics_auth = true`: `/metrics` then needs credentials.
-pub struct MetricsAuth;
+/// Whether `path` is served without credentials. `/metrics` is open unless
+/// `metrics_needs_auth` (`[server] metrics_auth = true`).
+pub fn is_open(path: &str, metrics_needs_auth: bool) -> bool {
+    ALWAYS_OPEN.contains(&path) || (path == "/metrics" && !metrics_needs_auth)
+}
 
-/// The accepted `Authorization` header values, pre-rendered.
+/// Who is calling, as the auth middleware decided. Every request past the middleware
+/// has one in its extensions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Caller {
+    /// `[auth]` basic or bearer credentials: every route.
+    Admin,
+    /// A verified GitHub OIDC token: the providers of this repository only.
+    Repository { owner: String, repo: String },
+    /// Auth is off.
+    Anonymous,
+}
+
+impl Caller {
+    /// The caller the middleware put on `req`; `None` if it did not run (then nothing
+    /// should be shown).
+    pub fn of(req: &HttpRequest) -> Option<Caller> {
+        req.extensions().get::<Caller>().cloned()
+    }
+
+    /// May acquire, release and read the providers of `owner/repo` (GitHub names ignore
+    /// ASCII case).
+    pub fn may_use(&self, owner: &str, repo: &str) -> bool {
+        match self {
+            Caller::Admin | Caller::Anonymous => true,
+            Caller::Repository {
+                owner: own,
+                repo: own_repo,
+            } => own.eq_ignore_ascii_case(owner) && own_repo.eq_ignore_ascii_case(repo),
+        }
+    }
+
+    /// May clear, revoke, pause and resume, and see every queue at once.
+    pub fn may_administer(&self) -> bool {
+        !matches!(self, Caller::Repository { .. })
+    }
+
+    /// Whether the request `access` describes is allowed; the error is the 403 body.
+    fn permits(&self, access: &Access<'_>) -> Result<(), ApiError> {
+        let Caller::Repository { owner, repo } = self else {
+            return Ok(());
+        };
+        let repository = format!("{owner}/{repo}");
+        let forbidden = |message: String, reason: &str| {
+            Err(ApiError::new(StatusCode::FORBIDDEN, message)
+                .with_context(json!({ "repository": repository, "reason": reason })))
+        };
+        match access {
+            // The handler shows only the caller's own providers.
+            Access::List => Ok(()),
+            Access::Use { owner, repo } if self.may_use(owner, repo) => Ok(()),
+            Access::Use { owner, repo } => forbidden(
+                format!("a token of {repository} may not use the providers of {owner}/{repo}"),
+                "other_repository",
+            ),
+            Access::Admin => forbidden(
+                format!("this route needs admin credentials; a token of {repository} may only acquire, release and read"),
+                "admin_only",
+            ),
+            Access::UiList => forbidden(
+                format!("the page of every queue needs admin credentials; open /ui/{owner}/{repo}/<base_ref> instead"),
+                "admin_only",
+            ),
+            Access::Other => forbidden(
+                format!("a token of {repository} may only acquire, release and read its own providers"),
+                "admin_only",
+            ),
+        }
+    }
+}
+
+/// What a request asks for, from its method and path alone: the middleware runs before
+/// routing, so routes other parts of the service add later are classified here too.
+#[derive(Debug, PartialEq, Eq)]
+enum Access<'a> {
+    /// `GET /`: every provider.
+    List,
+    /// `/ui` or `/ui/`: the status page of every queue.
+    UiList,
+    /// Acquire, release or read a provider of `owner/repo`.
+    Use {
+        owner: Cow<'a, str>,
+        repo: Cow<'a, str>,
+    },
+    /// Clear (`DELETE`), revoke, pause, resume, or any other change to a provider.
+    Admin,
+    /// Anything else.
+    Other,
+}
+
+fn classify<'a>(method: &Method, path: &'a str) -> Access<'a> {
+    if path == "/" {
+        return Access::List;
+    }
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let reading = method == Method::GET || method == Method::HEAD;
+    let decode = |s: &'a str| percent_decode_str(s).decode_utf8_lossy();
+    match segments.as_slice() {
+        ["ui"] | ["ui", ""] => Access::UiList,
+        // `/ui/{owner}/{repo}/{base_ref…}`: a page about one provider.
+        ["ui", owner, repo, _, ..] if reading && !owner.is_empty() && !repo.is_empty() => {
+            Access::Use {
+                owner: decode(owner),
+                repo: decode(repo),
+            }
+        }
+        ["ui", ..] => Access::Other,
+        // `/{owner}/{repo}/{base_ref…}[/action]`
+        [owner, repo, _, ..] if !owner.is_empty() && !repo.is_empty() => {
+            let last = segments.last().copied().unwrap_or_default();
+            let lease_call = method == Method::POST
+                && segments.len() >= 4
+                && matches!(last, "acquire" | "release");
+            if reading || lease_call {
+                Access::Use {
+                    owner: decode(owner),
+                    repo: decode(repo),
+                }
+            } else {
+                Access::Admin
+            }
+        }
+        _ => Access::Other,
+    }
+}
+
+/// The accepted credentials: pre-rendered admin `Authorization` values and, with
+/// `[auth.github_oidc]`, the token verifier.
 pub struct Authenticator {
     accepted: Vec<Vec<u8>>,
+    has_basic: bool,
+    oidc: Option<OidcVerifier>,
+    /// `/metrics` needs credentials too (`[server] metrics_auth`); false until set.
+    pub metrics_needs_auth: bool,
+}
+
+/// Why a request got no caller.
+enum Refusal {
+    /// No or wrong credentials; `Some` with the reason when a token was checked.
+    Unauthorized(Option<&'static str>),
+    Oidc(Rejection),
 }
 
 impl Authenticator {
-    pub fn new(auth: &AuthSettings) -> Self {
+    pub fn new(auth: &AuthSettings) -> Result<Self, String> {
         let b64 = base64::engine::general_purpose::STANDARD;
         let basic = auth
             .basic
             .iter()
             .map(|(user, pw)| format!("Basic {}", b64.encode(format!("{user}:{pw}"))));
         let bearer = auth.bearer_tokens.iter().map(|t| format!("Bearer {t}"));
-        Self {
+        let oidc = match &auth.github_oidc {
+            Some(settings) => Some(OidcVerifier::new(settings.clone())?),
+            None => None,
+        };
+        Ok(Self {
             accepted: basic.chain(bearer).map(String::into_bytes).collect(),
-        }
+            has_basic: !auth.basic.is_empty(),
+            oidc,
+            metrics_needs_auth: false,
+        })
     }
 
     /// Every accepted value is compared, so the time taken does not tell which came close.
@@ -48,6 +215,94 @@ impl Authenticator {
             .fold(0u8, |ok, a| ok | a.as_slice().ct_eq(&presented).unwrap_u8())
             == 1
     }
+
+    async fn identify(&self, authorization: Option<&HeaderValue>) -> Result<Caller, Refusal> {
+        let presented = authorization.map(HeaderValue::as_bytes);
+        if self.allows(presented) {
+            return Ok(Caller::Admin);
+        }
+        let (Some(verifier), Some(token)) = (&self.oidc, presented.and_then(bearer_jwt)) else {
+            return Err(Refusal::Unauthorized(None));
+        };
+        match verifier.verify(token).await {
+            Ok(repository) => Ok(Caller::Repository {
+                owner: repository.owner,
+                repo: repository.repo,
+            }),
+            Err(Rejection::Invalid(why)) => Err(Refusal::Unauthorized(Some(why.reason()))),
+            Err(other) => Err(Refusal::Oidc(other)),
+        }
+    }
+
+    fn refusal_response(&self, refusal: Refusal) -> HttpResponse {
+        match refusal {
+            Refusal::Unauthorized(reason) => {
+                let mut error = match (reason, self.accepted.is_empty()) {
+                    (Some(reason), _) => ApiError::new(
+                        StatusCode::UNAUTHORIZED,
+                        "the bearer token is not a valid GitHub Actions OIDC token for this service",
+                    )
+                    .with_context(json!({ "reason": reason })),
+                    (None, true) => ApiError::new(
+                        StatusCode::UNAUTHORIZED,
+                        "a GitHub Actions OIDC token is required: Authorization: Bearer <token>",
+                    ),
+                    (None, false) => ApiError::unauthorized(),
+                };
+                if reason.is_none() && self.oidc.is_some() && !self.accepted.is_empty() {
+                    error.message.push_str(", or a GitHub Actions OIDC token");
+                }
+                let mut response = error.error_response();
+                let bearer = if reason.is_some() {
+                    "Bearer realm=\"mq-lease-service\", error=\"invalid_token\""
+                } else {
+                    "Bearer realm=\"mq-lease-service\""
+                };
+                let challenge = if self.has_basic {
+                    format!("Basic realm=\"mq-lease-service\", {bearer}")
+                } else {
+                    bearer.to_owned()
+                };
+                if let Ok(value) = HeaderValue::from_str(&challenge) {
+                    response
+                        .headers_mut()
+                        .insert(header::WWW_AUTHENTICATE, value);
+                }
+                response
+            }
+            Refusal::Oidc(Rejection::NotAllowed { repository }) => ApiError::new(
+                StatusCode::FORBIDDEN,
+                format!("repository {repository} is not in [auth.github_oidc] repositories"),
+            )
+            .with_context(json!({ "repository": repository, "reason": "not_allowed" }))
+            .error_response(),
+            Refusal::Oidc(Rejection::KeysUnavailable) => {
+                let mut response = ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the token cannot be checked now: the issuer's signing keys could not be fetched",
+                )
+                .with_context(json!({ "reason": "jwks_unavailable" }))
+                .error_response();
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("10"));
+                response
+            }
+            // Mapped to `Unauthorized` in `identify`.
+            Refusal::Oidc(Rejection::Invalid(why)) => {
+                self.refusal_response(Refusal::Unauthorized(Some(why.reason())))
+            }
+        }
+    }
+}
+
+/// The token of `Bearer <token>` when it has the shape of a JWT (three dot-separated
+/// parts); admin bearer tokens are compared before this.
+fn bearer_jwt(value: &[u8]) -> Option<&str> {
+    let text = std::str::from_utf8(value).ok()?.trim();
+    let (scheme, token) = text.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && token.split('.').count() == 3).then_some(token)
 }
 
 /// `bearer xyz` and `Bearer xyz` are the same credentials: the scheme is case-insensitive.
@@ -65,26 +320,158 @@ fn normalise_scheme(value: &[u8]) -> Vec<u8> {
     }
 }
 
+/// The auth middleware: decides the [`Caller`], refuses (401/403/503) or passes the
+/// request on with the caller in its extensions.
 pub async fn require_credentials(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
-    let allowed = match req.app_data::<web::Data<Authenticator>>() {
-        None => true,
-        Some(_) if OPEN.contains(&req.path()) => true,
-        Some(_) if req.path() == "/metrics" && req.app_data::<MetricsAuth>().is_none() => true,
-        Some(auth) => auth.allows(
-            req.headers()
-                .get(header::AUTHORIZATION)
-                .map(|v| v.as_bytes()),
-        ),
+    let Some(auth) = req.app_data::<web::Data<Authenticator>>().cloned() else {
+        req.extensions_mut().insert(Caller::Anonymous);
+        return next
+            .call(req)
+            .await
+            .map(ServiceResponse::map_into_left_body);
     };
-    if allowed {
+    if is_open(req.path(), auth.metrics_needs_auth) {
         return next
             .call(req)
             .await
             .map(ServiceResponse::map_into_left_body);
     }
-    let response = ApiError::unauthorized().error_response();
-    Ok(req.into_response(response).map_into_right_body())
+    let caller = match auth
+        .identify(req.headers().get(header::AUTHORIZATION))
+        .await
+    {
+        Ok(caller) => caller,
+        Err(refusal) => {
+            if let Refusal::Unauthorized(Some(reason)) = &refusal {
+                info!(
+                    "oidc: token rejected ({reason}) on {} {}",
+                    req.method(),
+                    req.path()
+                );
+            }
+            if let Refusal::Oidc(rejection) = &refusal {
+                info!(
+                    "oidc: token refused ({rejection:?}) on {} {}",
+                    req.method(),
+                    req.path()
+                );
+            }
+            let response = auth.refusal_response(refusal);
+            return Ok(req.into_response(response).map_into_right_body());
+        }
+    };
+    if let Err(forbidden) = caller.permits(&classify(req.method(), req.path())) {
+        info!(
+            "oidc: {caller:?} refused on {} {}: {forbidden}",
+            req.method(),
+            req.path()
+        );
+        let response = forbidden.error_response();
+        return Ok(req.into_response(response).map_into_right_body());
+    }
+    req.extensions_mut().insert(caller);
+    next.call(req)
+        .await
+        .map(ServiceResponse::map_into_left_body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn use_of(owner: &'static str, repo: &'static str) -> Access<'static> {
+        Access::Use {
+            owner: owner.into(),
+            repo: repo.into(),
+        }
+    }
+
+    #[test]
+    fn lease_calls_and_reads_are_use_of_the_owner_and_repo() {
+        let post = Method::POST;
+        let get = Method::GET;
+        assert_eq!(
+            classify(&post, "/acme/shop/main/acquire"),
+            use_of("acme", "shop")
+        );
+        assert_eq!(
+            classify(&post, "/acme/shop/release/1.x/release"),
+            use_of("acme", "shop")
+        );
+        assert_eq!(classify(&get, "/acme/shop/main"), use_of("acme", "shop"));
+        assert_eq!(
+            classify(&get, "/acme/shop/main/events"),
+            use_of("acme", "shop")
+        );
+        assert_eq!(classify(&get, "/ui/acme/shop/main"), use_of("acme", "shop"));
+        assert_eq!(classify(&get, "/%61cme/shop/main"), use_of("acme", "shop"));
+    }
+
+    #[test]
+    fn changes_other_than_acquire_and_release_are_admin() {
+        for (method, path) in [
+            (Method::DELETE, "/acme/shop/main"),
+            (Method::POST, "/acme/shop/main/revoke"),
+            (Method::POST, "/acme/shop/main/pause"),
+            (Method::POST, "/acme/shop/main/resume"),
+            (Method::POST, "/acme/shop/release/1.x/pause"),
+            (Method::PUT, "/acme/shop/main/acquire"),
+            (Method::POST, "/acme/shop/acquire"),
+        ] {
+            assert_eq!(classify(&method, path), Access::Admin, "{method} {path}");
+        }
+    }
+
+    #[test]
+    fn the_lists_and_unknown_paths_are_told_apart() {
+        assert_eq!(classify(&Method::GET, "/"), Access::List);
+        assert_eq!(classify(&Method::GET, "/ui"), Access::UiList);
+        assert_eq!(classify(&Method::GET, "/ui/"), Access::UiList);
+        assert_eq!(classify(&Method::GET, "/ui/acme/shop"), Access::Other);
+        assert_eq!(classify(&Method::GET, "/metrics"), Access::Other);
+        assert_eq!(classify(&Method::GET, "//shop/main"), Access::Other);
+    }
+
+    #[test]
+    fn a_repository_caller_uses_only_its_own_providers_whatever_the_case() {
+        let caller = Caller::Repository {
+            owner: "Acme".into(),
+            repo: "Shop".into(),
+        };
+        assert!(caller.permits(&use_of("acme", "shop")).is_ok());
+        assert!(caller.permits(&Access::List).is_ok());
+        for denied in [
+            use_of("acme", "other"),
+            use_of("other", "shop"),
+            Access::Admin,
+            Access::UiList,
+            Access::Other,
+        ] {
+            let error = caller.permits(&denied).unwrap_err();
+            assert_eq!(error.status, StatusCode::FORBIDDEN, "{denied:?}");
+        }
+        for everything in [Caller::Admin, Caller::Anonymous] {
+            assert!(everything.permits(&Access::Admin).is_ok());
+            assert!(everything.may_use("x", "y") && everything.may_administer());
+        }
+    }
+
+    #[test]
+    fn metrics_is_open_unless_it_needs_auth() {
+        assert!(is_open("/metrics", false));
+        assert!(!is_open("/metrics", true));
+        assert!(is_open("/readyz", true));
+        assert!(!is_open("/acme/shop/main", false));
+    }
+
+    #[test]
+    fn only_jwt_shaped_bearer_values_go_to_the_verifier() {
+        assert_eq!(bearer_jwt(b"Bearer a.b.c"), Some("a.b.c"));
+        assert_eq!(bearer_jwt(b"bearer  a.b.c "), Some("a.b.c"));
+        assert_eq!(bearer_jwt(b"Bearer wrong"), None);
+        assert_eq!(bearer_jwt(b"Basic a.b.c"), None);
+    }
 }

@@ -5,6 +5,7 @@ use serde_json::{json, Map, Value};
 
 use actix_web::http::StatusCode;
 
+use super::auth::Caller;
 use super::dto::{event_view, provider_view, RevokeBody};
 use super::error::ApiError;
 use super::input::{caller_name, limit, optional_json_body, provider_key, MAX_REASON};
@@ -28,10 +29,21 @@ pub async fn clear(
     Ok(HttpResponse::Ok().json(provider_view(&view)))
 }
 
-pub async fn list(service: web::Data<LeaseService>) -> Result<HttpResponse, ApiError> {
+/// Every provider the caller may see: all of them, or for a repository's OIDC token only
+/// that repository's.
+pub async fn list(
+    req: HttpRequest,
+    service: web::Data<LeaseService>,
+) -> Result<HttpResponse, ApiError> {
+    let caller = Caller::of(&req);
     let views = service.list().await?;
     let all: Map<String, Value> = views
         .iter()
+        .filter(|v| {
+            caller
+                .as_ref()
+                .is_some_and(|c| c.may_use(v.key.owner(), v.key.repo()))
+        })
         .map(|v| (v.key.to_string(), provider_view(v)))
         .collect();
     Ok(HttpResponse::Ok().json(all))

@@ -7,6 +7,7 @@
 
 pub mod model;
 
+use crate::routes::auth::Caller;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -33,11 +34,11 @@ const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
                    form-action 'none'; frame-ancestors 'none'";
 
 /// May this caller see and use the admin controls (revoke, pause, resume, clear)?
-/// Every caller that passed the auth middleware today holds admin credentials (SPEC §9:
-/// `[auth]` basic and bearer credentials are admin credentials), so this is true; once
-/// the OIDC `Caller` exists, it decides (a repository-scoped caller is not an admin).
-pub fn is_admin(_req: &HttpRequest) -> bool {
-    true
+/// The auth middleware's [`Caller`] decides: admin credentials and an open service
+/// (no `[auth]`) may; a repository's OIDC token may not (SPEC §9), and neither may a
+/// request the middleware never saw.
+pub fn is_admin(req: &HttpRequest) -> bool {
+    Caller::of(req).is_some_and(|caller| caller.may_administer())
 }
 
 #[derive(Template)]

@@ -193,3 +193,42 @@ pub fn seconds_between(a: &Value, b: &Value) -> i64 {
         Err(e) => -(e.duration().as_secs() as i64),
     }
 }
+
+/// [`spawn_app_with`] with a config file, and `adjust` applied to the loaded settings
+/// before the app boots (for values no file key sets, such as short refetch limits).
+pub async fn spawn_app_adjusted(toml: &str, adjust: impl FnOnce(&mut Settings)) -> TestApp {
+    let _ = env_logger::builder().is_test(true).try_init();
+    let data = tempfile::tempdir().expect("temp dir");
+    let file = data.path().join("config.toml");
+    std::fs::write(&file, toml).expect("write config");
+    let data_path = data.path().join("data");
+    let argv = [
+        "mq-lease-service".to_owned(),
+        "--bind".into(),
+        "127.0.0.1".into(),
+        "--port".into(),
+        "0".into(),
+        "--data".into(),
+        data_path.display().to_string(),
+        "--config".into(),
+        file.display().to_string(),
+    ];
+    let cli = Cli::try_parse_from(&argv).expect("flags parse");
+    let mut settings = Settings::load(&cli, &|name| match name {
+        "TEST_TOKEN" => Some("s3cret-token".into()),
+        "TEST_PASSWORD" => Some("hunter2".into()),
+        _ => None,
+    })
+    .expect("settings load");
+    adjust(&mut settings);
+    let app = Application::build(settings).await.expect("app builds");
+    let port = app.port();
+    actix_web::rt::spawn(app.run_until_stopped());
+    TestApp {
+        address: format!("http://127.0.0.1:{port}"),
+        client: awc::Client::builder()
+            .timeout(Duration::from_secs(150))
+            .finish(),
+        _data: data,
+    }
+}

@@ -9,6 +9,7 @@ mod errors;
 mod helpers;
 mod lease_flow;
 mod metrics;
+mod oidc;
 mod providers;
 mod waiting;
 mod waiting_reasons;
