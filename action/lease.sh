@@ -26,6 +26,8 @@
 #   MQ_LEASE_BACKOFF_CAP       longest pause between retries, seconds (30)
 #   MQ_LEASE_RELEASE_ATTEMPTS  how often a release is tried before the step fails (8)
 #   MQ_LEASE_REMIND_EVERY      while nothing changes, repeat the waiting line this often, seconds (300)
+#   MQ_LEASE_EVENT_PATH        read the merge_group event from this file instead of
+#                              GITHUB_EVENT_PATH (the self-test workflow plays several runs)
 set -euo pipefail
 
 SELF="${BASH_SOURCE[0]}"
@@ -315,7 +317,7 @@ acquire() {
   require_tools curl jq
   load_common
 
-  local event="${GITHUB_EVENT_PATH:-}" repo="${GITHUB_REPOSITORY:-}"
+  local event="${MQ_LEASE_EVENT_PATH:-${GITHUB_EVENT_PATH:-}}" repo="${GITHUB_REPOSITORY:-}"
   [ -n "$repo" ] && [ "${repo#*/}" != "$repo" ] || fail "GITHUB_REPOSITORY must be 'owner/name' (got '$repo')."
   [ -n "$event" ] && [ -f "$event" ] || fail "No event payload at GITHUB_EVENT_PATH='$event'. This action runs in workflows triggered by 'merge_group'."
 
