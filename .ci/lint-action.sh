@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Lint the GitHub Action and the container: actionlint on the example workflow
-# (which uses the action at ./, so its inputs are checked against action.yml),
+# Lint the GitHub Action and the container: actionlint on the example workflow and
+# the self-test workflow (both use the action at ./, so their inputs are checked
+# against action.yml),
 # ShellCheck on every shell script, hadolint on the Dockerfile.
 # Installs the linters into a venv if they are not on PATH. Exits non-zero on any finding.
 set -euo pipefail
@@ -66,16 +67,18 @@ shellcheck --shell=bash --severity=style "${scripts[@]}" || failed=1
 echo "lint: hadolint Dockerfile"
 hadolint Dockerfile || failed=1
 
-# --- actionlint: the example runs `uses: ./`, so lint it as a workflow of a copy
-# of this repository; actionlint then checks the inputs against action.yml.
+# --- actionlint: the example and the self-test run `uses: ./`, so lint them as
+# workflows of a copy of this repository; actionlint then checks their inputs
+# against action.yml (and their run: scripts with shellcheck).
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 mkdir -p "$tmp/.github/workflows" "$tmp/action"
 cp action.yml "$tmp/"
 cp action/* "$tmp/action/"
 cp examples/*.yml "$tmp/.github/workflows/"
+cp .github/workflows/*.yml "$tmp/.github/workflows/"
 git -C "$tmp" init --quiet
-echo "lint: actionlint $(cd examples && echo ./*.yml) (with action.yml at ./)"
+echo "lint: actionlint $(cd "$tmp/.github/workflows" && echo ./*.yml) (with action.yml at ./)"
 (cd "$tmp" && actionlint -no-color) || failed=1
 
 if [ "$failed" -ne 0 ]; then

@@ -63,6 +63,8 @@ fn http_get(port: u16, path: &str, auth: Option<&str>) -> (u16, String) {
 
 struct ServerOptions {
     expected_build_count: u32,
+    /// `--stabilisation-window`.
+    stabilisation_window: &'static str,
     /// TOML written to a file and passed with `--config`.
     config: Option<&'static str>,
     /// `--lease-timeout` (the server's default when `None`).
@@ -73,6 +75,7 @@ impl Default for ServerOptions {
     fn default() -> Self {
         ServerOptions {
             expected_build_count: 4,
+            stabilisation_window: "2s",
             config: None,
             lease_timeout: None,
         }
@@ -99,7 +102,8 @@ impl Server {
             .arg(port.to_string())
             .arg("--data")
             .arg(&data)
-            .args(["--stabilisation-window", "2s", "--ttl", "30s"])
+            .args(["--stabilisation-window", options.stabilisation_window])
+            .args(["--ttl", "30s"])
             .arg("--expected-build-count")
             .arg(options.expected_build_count.to_string());
         if let Some(lease_timeout) = options.lease_timeout {
@@ -176,6 +180,8 @@ struct Step {
     success: bool,
     outputs: HashMap<String, String>,
     log: String,
+    /// What the step appended to its `GITHUB_STEP_SUMMARY`.
+    summary: String,
     took: Duration,
 }
 
@@ -213,12 +219,14 @@ impl Run {
             format!(
                 "#!/bin/sh\n\
                  # stub of `gh api repos/OWNER/NAME/compare/BASE...HEAD --jq .ahead_by`\n\
+                 echo \"$*\" >> \"{calls}\"\n\
                  if [ \"$*\" = \"api repos/{REPO}/compare/{BASE_SHA}...{head_sha} --jq .ahead_by\" ]; then\n\
                  \x20 echo {priority}\n\
                  \x20 exit 0\n\
                  fi\n\
                  echo \"gh stub: unexpected call: $*\" >&2\n\
-                 exit 1\n"
+                 exit 1\n",
+                calls = dir.path().join("gh-calls.log").display()
             ),
         )
         .expect("write gh stub");
@@ -235,10 +243,22 @@ impl Run {
     /// Runs the action's step with these inputs (the others at their defaults), as
     /// the composite action does: every input set, empty when not given.
     fn step(&self, endpoint: &str, inputs: &[(&str, &str)]) -> Step {
+        self.step_env(endpoint, inputs, &[])
+    }
+
+    /// The calls the stub `gh` received, one line each (empty: never called).
+    fn gh_calls(&self) -> String {
+        fs::read_to_string(self.dir.path().join("gh-calls.log")).unwrap_or_default()
+    }
+
+    /// Like `step`, with more environment variables (e.g. what the runner sets for
+    /// `permissions: id-token: write`, or a PATH without `gh`).
+    fn step_env(&self, endpoint: &str, inputs: &[(&str, &str)], env: &[(&str, &str)]) -> Step {
         let mut all: Vec<(String, String)> = [
             ("endpoint", endpoint),
             ("lease_service_url", ""),
             ("auth", ""),
+            ("oidc_audience", ""),
             ("release_with_status", ""),
             ("priority", ""),
             ("timeout", "60m"),
@@ -256,6 +276,8 @@ impl Run {
         let n = self.steps.fetch_add(1, Ordering::SeqCst);
         let output_file = self.dir.path().join(format!("output-{n}"));
         fs::write(&output_file, "").expect("create GITHUB_OUTPUT");
+        let summary_file = self.dir.path().join(format!("summary-{n}.md"));
+        fs::write(&summary_file, "").expect("create GITHUB_STEP_SUMMARY");
         let path = format!(
             "{}:{}",
             self.dir.path().join("bin").display(),
@@ -271,6 +293,7 @@ impl Run {
             .env("GITHUB_EVENT_PATH", self.dir.path().join("event.json"))
             .env("GITHUB_REPOSITORY", REPO)
             .env("GITHUB_OUTPUT", &output_file)
+            .env("GITHUB_STEP_SUMMARY", &summary_file)
             .env("RUNNER_TEMP", self.dir.path().join("runner_temp"))
             .env("GITHUB_RUN_ID", format!("{}", 1000 + self.pr))
             .env("GITHUB_RUN_ATTEMPT", "1")
@@ -282,6 +305,9 @@ impl Run {
         for (name, value) in &all {
             cmd.env(format!("INPUT_{}", name.to_uppercase()), value);
         }
+        for (name, value) in env {
+            cmd.env(name, value);
+        }
         let started = Instant::now();
         let out = cmd.output().expect("run action/lease.sh");
         let took = started.elapsed();
@@ -291,6 +317,7 @@ impl Run {
             String::from_utf8_lossy(&out.stderr)
         );
         let outputs = parse_outputs(&fs::read_to_string(&output_file).unwrap_or_default());
+        let summary = fs::read_to_string(&summary_file).unwrap_or_default();
         // Shown for a failing test (or with --nocapture).
         eprintln!(
             "--- PR {} step {n} ({:?}, {}): {:?}\n{log}",
@@ -303,6 +330,7 @@ impl Run {
             success: out.status.success(),
             outputs,
             log,
+            summary,
             took,
         }
     }
@@ -564,8 +592,9 @@ fn a_wrong_token_fails_the_step_at_once_with_the_service_message() {
     // Assert
     for step in [&wrong, &missing] {
         assert!(!step.success, "a 401 must fail the step:\n{}", step.log);
+        // Retries would go on until the 90 s timeout; the bound is generous for a busy machine.
         assert!(
-            step.took < Duration::from_secs(5),
+            step.took < Duration::from_secs(30) && !step.log.contains("trying again"),
             "no retries on 401 (took {:?}):\n{}",
             step.took,
             step.log
@@ -592,7 +621,17 @@ fn runs_finish_when_the_service_comes_up_after_they_started() {
     let endpoint = format!("http://127.0.0.1:{port}");
     let runs = vec![Run::new(1, 1, "main"), Run::new(2, 2, "main")];
     let rx = acquire_all(&runs, &endpoint, &[]);
-    thread::sleep(Duration::from_secs(2));
+    // Each run keeps its state dir from just before its first call on.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !runs.iter().all(|r| {
+        fs::read_dir(r.dir.path().join("runner_temp/mq-lease-service"))
+            .map(|mut d| d.next().is_some())
+            .unwrap_or(false)
+    }) {
+        assert!(Instant::now() < deadline, "the runs did not start");
+        thread::sleep(Duration::from_millis(100));
+    }
+    thread::sleep(Duration::from_secs(1));
 
     // Act
     let server = Server::start_on(
@@ -645,7 +684,7 @@ fn acquire_gives_up_with_timeout_when_the_lease_stays_held() {
     assert_eq!(timed_out.result(), "timeout", "{}", timed_out.log);
     assert_eq!(timed_out.output("status"), "timeout");
     assert!(
-        timed_out.took >= Duration::from_secs(3) && timed_out.took < Duration::from_secs(10),
+        timed_out.took >= Duration::from_secs(3) && timed_out.took < Duration::from_secs(30),
         "gave up after {:?}",
         timed_out.took
     );
@@ -667,16 +706,18 @@ fn a_release_in_a_job_that_never_acquired_does_nothing_and_succeeds() {
     // Assert
     assert!(step.success, "{}", step.log);
     assert!(step.log.contains("nothing to release"), "{}", step.log);
-    assert!(step.took < Duration::from_secs(5));
+    assert!(!step.log.contains("trying again"), "{}", step.log);
+    assert!(step.took < Duration::from_secs(20), "took {:?}", step.took);
 }
 
 #[test]
 fn the_heartbeat_keeps_the_lease_past_the_lease_timeout() {
     require_tools();
-    // Arrange: a 2 s lease_timeout, so the heartbeat beats every second.
+    // Arrange: a 4 s lease_timeout, so the heartbeat beats every second (the slack
+    // keeps a busy machine from missing the first beat).
     let server = Server::start(ServerOptions {
         expected_build_count: 1,
-        lease_timeout: Some("2s"),
+        lease_timeout: Some("4s"),
         ..Default::default()
     });
     let run = Run::new(1, 1, "main");
@@ -684,7 +725,7 @@ fn the_heartbeat_keeps_the_lease_past_the_lease_timeout() {
     assert_eq!(acquired.result(), "acquired", "{}", acquired.log);
 
     // Act: the job works for twice the lease_timeout.
-    thread::sleep(Duration::from_secs(4));
+    thread::sleep(Duration::from_secs(8));
     let released = run.release(&server.endpoint(), "success", &[]);
 
     // Assert
@@ -729,5 +770,439 @@ fn a_release_after_the_lease_was_lost_fails_the_step_loudly() {
         released.log.contains("was refused"),
         "the reason is given:\n{}",
         released.log
+    );
+}
+
+// ------------------------------------------------------------------ the story the action tells
+
+/// Whether this server says why a run waits (`waiting` in a pending answer, SPEC §8):
+/// asks once for a queue of its own, where a lone run is still pending.
+fn server_explains_waiting(server: &Server) -> bool {
+    let out = Command::new("curl")
+        .args(["-sS", "--max-time", "5", "-X", "POST"])
+        .args(["-H", "Content-Type: application/json"])
+        .args(["--data", r#"{"head_sha":"probe","priority":1}"#])
+        .arg(format!("{}/acme/probe/main/acquire", server.endpoint()))
+        .output()
+        .expect("run curl");
+    let answer: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    assert_eq!(
+        answer["request"]["status"], "pending",
+        "the probe should wait: {answer}"
+    );
+    answer["waiting"].is_object()
+}
+
+/// The lines of a step's log, without empty ones.
+fn lines(step: &Step) -> Vec<&str> {
+    step.log.lines().filter(|l| !l.trim().is_empty()).collect()
+}
+
+#[test]
+fn a_long_lone_wait_is_told_in_a_few_lines_with_its_reason() {
+    require_tools();
+    // Arrange: five runs expected, one comes; a 20 s window; the service is asked every second.
+    let server = Server::start(ServerOptions {
+        expected_build_count: 5,
+        stabilisation_window: "20s",
+        ..Default::default()
+    });
+    let explains = server_explains_waiting(&server);
+    let run = Run::new(1, 1, "main");
+
+    // Act
+    let step = run.acquire(
+        &server.endpoint(),
+        &[("priority", "1"), ("poll_interval", "1s")],
+    );
+
+    // Assert
+    assert_eq!(step.result(), "acquired", "{}", step.log);
+    assert!(
+        step.took >= Duration::from_secs(15),
+        "the run waited for the window: {:?}",
+        step.took
+    );
+    let lines = lines(&step);
+    assert!(
+        lines.len() <= 8,
+        "one line per change of state, not one per poll ({} lines):\n{}",
+        lines.len(),
+        step.log
+    );
+    assert!(lines[0].starts_with("::group::"), "{}", step.log);
+    assert!(step.log.contains("::endgroup::"), "{}", step.log);
+    assert!(
+        step.log.contains("left of the timeout"),
+        "the time left is told:\n{}",
+        step.log
+    );
+    if explains {
+        assert!(
+            step.log
+                .contains("Waiting (stabilising): 1 of 5 expected runs"),
+            "the service's reason is told:\n{}",
+            step.log
+        );
+    } else {
+        assert!(
+            step.log.contains("does not say why"),
+            "an older service's silence is told:\n{}",
+            step.log
+        );
+    }
+    let noticed: Vec<_> = lines
+        .iter()
+        .filter(|l| l.starts_with("::notice title=mq-lease-service::This run holds the lease"))
+        .collect();
+    assert_eq!(noticed.len(), 1, "{}", step.log);
+}
+
+#[test]
+fn the_job_summary_tells_the_holder_and_the_completed_run() {
+    require_tools();
+    // Arrange: two runs of two expected, priorities given (so `gh` is never needed).
+    let server = Server::start(ServerOptions {
+        expected_build_count: 2,
+        ..Default::default()
+    });
+    let explains = server_explains_waiting(&server);
+    let runs = vec![Run::new(1, 1, "main"), Run::new(2, 2, "main")];
+    let (tx, rx) = mpsc::channel();
+    for (i, run) in runs.iter().enumerate() {
+        let (tx, run, endpoint) = (tx.clone(), Arc::clone(run), server.endpoint());
+        let priority = run.priority.to_string();
+        thread::spawn(move || {
+            let step = run.acquire(
+                &endpoint,
+                &[("priority", priority.as_str()), ("poll_interval", "2s")],
+            );
+            let _ = tx.send((i, step));
+        });
+    }
+    let (winner, held) = next(&rx, &server);
+    // The other run asks again (every 2 s) while the lease is held.
+    thread::sleep(Duration::from_secs(5));
+
+    // Act
+    let released = runs[winner].release(&server.endpoint(), "success", &[]);
+    let (_, completed) = next(&rx, &server);
+
+    // Assert: the holder
+    assert_eq!(winner, 1, "priority 2 wins");
+    assert_eq!(held.result(), "acquired", "{}", held.log);
+    let token = held.output("fencing_token");
+    for want in [
+        "### mq-lease-service: acquired".to_string(),
+        "| queue | `acme/shop@main` |".to_string(),
+        format!("| run | `{}` (priority 2) |", &runs[1].head_sha[..12]),
+        "| result | **acquired** |".to_string(),
+        "| holder | this run |".to_string(),
+        "| stacked PRs | #1 #2 |".to_string(),
+        format!("| fencing token | {token} |"),
+        "| waited | ".to_string(),
+    ] {
+        assert!(
+            held.summary.contains(&want),
+            "{want:?} in:\n{}",
+            held.summary
+        );
+    }
+    assert!(!token.is_empty(), "{}", held.log);
+    // … its release
+    assert_released(&released, &["completed", "success"]);
+    for want in [
+        "### mq-lease-service: released (success)",
+        "| held for | ",
+        "| job status | success |",
+    ] {
+        assert!(
+            released.summary.contains(want),
+            "{want:?} in:\n{}",
+            released.summary
+        );
+    }
+    assert!(
+        released
+            .log
+            .contains("::notice title=mq-lease-service::Released"),
+        "{}",
+        released.log
+    );
+    // … and the run that was told completed
+    assert_eq!(completed.result(), "completed", "{}", completed.log);
+    for want in [
+        "### mq-lease-service: completed",
+        "| result | **completed**",
+        "| waited | ",
+        "| stacked PRs | — |",
+    ] {
+        assert!(
+            completed.summary.contains(want),
+            "{want:?} in:\n{}",
+            completed.summary
+        );
+    }
+    if explains {
+        let holder = format!("| holder | {} |", &runs[1].head_sha[..12]);
+        assert!(
+            completed.summary.contains(&holder),
+            "{holder:?} in:\n{}",
+            completed.summary
+        );
+        assert!(
+            completed.log.contains("Waiting (lease_held)"),
+            "{}",
+            completed.log
+        );
+    }
+    assert!(
+        completed
+            .log
+            .contains("::notice title=mq-lease-service::Completed"),
+        "{}",
+        completed.log
+    );
+    for run in &runs {
+        assert_eq!(
+            run.gh_calls(),
+            "",
+            "gh is not called when priority is given"
+        );
+    }
+}
+
+/// A directory with links to the tools the action uses, but no `gh`.
+fn path_without_gh(dir: &Path) -> String {
+    let tools = dir.join("tools-without-gh");
+    fs::create_dir_all(&tools).expect("tools dir");
+    for tool in [
+        "bash", "sh", "curl", "jq", "date", "mktemp", "rm", "mv", "cat", "tr", "sed", "head",
+        "tail", "dirname", "ps", "sleep", "chmod", "mkdir", "nohup", "cp", "grep",
+    ] {
+        let found = Command::new("bash")
+            .args(["-c", &format!("command -v {tool}")])
+            .output()
+            .expect("run bash");
+        let target = String::from_utf8_lossy(&found.stdout).trim().to_string();
+        if found.status.success() && target.starts_with('/') {
+            let _ = std::os::unix::fs::symlink(&target, tools.join(tool));
+        }
+    }
+    tools.display().to_string()
+}
+
+#[test]
+fn gh_is_needed_only_when_the_priority_is_not_given() {
+    require_tools();
+    // Arrange: no `gh` anywhere on PATH.
+    let server = Server::start(ServerOptions {
+        expected_build_count: 1,
+        ..Default::default()
+    });
+    let run = Run::new(1, 3, "main");
+    let path = path_without_gh(run.dir.path());
+
+    // Act
+    let without_priority = run.step_env(&server.endpoint(), &[], &[("PATH", path.as_str())]);
+    let with_priority = run.step_env(
+        &server.endpoint(),
+        &[("priority", "3")],
+        &[("PATH", path.as_str())],
+    );
+    let released = run.step_env(
+        &server.endpoint(),
+        &[("release_with_status", "success")],
+        &[("PATH", path.as_str())],
+    );
+
+    // Assert
+    assert!(!without_priority.success, "{}", without_priority.log);
+    assert!(
+        without_priority.log.contains("::error")
+            && without_priority.log.contains("'gh' is not on PATH")
+            && without_priority.log.contains("set the 'priority' input"),
+        "a clear message:\n{}",
+        without_priority.log
+    );
+    assert_eq!(with_priority.result(), "acquired", "{}", with_priority.log);
+    assert_released(&released, &["completed", "success"]);
+}
+
+// ------------------------------------------------------------------ auth: oidc
+
+const FAKE_JWT: &str = "eyJhbGciOiJSUzI1NiJ9.eyJyZXBvc2l0b3J5IjoiYWNtZS9zaG9wIn0.c2lnbmF0dXJl";
+const ID_TOKEN_REQUEST_TOKEN: &str = "runner-request-token-42";
+const OIDC_CONFIG: &str = "[server]\nauto_register = true\n\n[auth]\nbearer_tokens = [\"eyJhbGciOiJSUzI1NiJ9.eyJyZXBvc2l0b3J5IjoiYWNtZS9zaG9wIn0.c2lnbmF0dXJl\"]\n";
+
+/// What the fake token endpoint was asked: (request target, Authorization header).
+type TokenRequests = Arc<std::sync::Mutex<Vec<(String, String)>>>;
+
+/// Stands in for the runner's ID-token endpoint (`ACTIONS_ID_TOKEN_REQUEST_URL`):
+/// answers `{"value": FAKE_JWT}` to a request bearing the request token, 401 otherwise,
+/// and records each request's target and Authorization header.
+fn fake_token_endpoint() -> (String, TokenRequests) {
+    use std::io::{Read, Write};
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind token endpoint");
+    let port = listener.local_addr().expect("addr").port();
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let record = Arc::clone(&seen);
+    thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut request = Vec::new();
+            let mut buf = [0u8; 4096];
+            while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                match stream.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => request.extend_from_slice(&buf[..n]),
+                }
+            }
+            let text = String::from_utf8_lossy(&request).to_string();
+            let target = text.split_whitespace().nth(1).unwrap_or("").to_string();
+            let auth = text
+                .lines()
+                .find_map(|l| {
+                    let (name, value) = l.split_once(':')?;
+                    name.eq_ignore_ascii_case("authorization")
+                        .then(|| value.trim().to_string())
+                })
+                .unwrap_or_default();
+            let ok = auth == format!("bearer {ID_TOKEN_REQUEST_TOKEN}");
+            record.lock().expect("lock").push((target, auth));
+            let (status, body) = if ok {
+                (
+                    "200 OK",
+                    format!("{{\"count\":1,\"value\":\"{FAKE_JWT}\"}}"),
+                )
+            } else {
+                (
+                    "401 Unauthorized",
+                    "{\"message\":\"bad token\"}".to_string(),
+                )
+            };
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    (
+        format!("http://127.0.0.1:{port}/_apis/pipelines/idtoken?api-version=2.0"),
+        seen,
+    )
+}
+
+#[test]
+fn auth_oidc_sends_the_runners_id_token_as_a_bearer_token() {
+    require_tools();
+    // Arrange: the service accepts exactly the fake ID token as a bearer token.
+    let server = Server::start(ServerOptions {
+        expected_build_count: 1,
+        config: Some(OIDC_CONFIG),
+        ..Default::default()
+    });
+    let (url, seen) = fake_token_endpoint();
+    let runner_env = [
+        ("ACTIONS_ID_TOKEN_REQUEST_URL", url.as_str()),
+        ("ACTIONS_ID_TOKEN_REQUEST_TOKEN", ID_TOKEN_REQUEST_TOKEN),
+    ];
+    let oidc = [
+        ("auth", "oidc"),
+        ("oidc_audience", "mq-lease test"),
+        ("priority", "1"),
+        ("poll_interval", "10s"),
+        ("timeout", "60s"),
+    ];
+    let run = Run::new(1, 1, "main");
+
+    // Act
+    let acquired = run.step_env(&server.endpoint(), &oidc, &runner_env);
+    let released = run.step_env(
+        &server.endpoint(),
+        &[
+            ("auth", "oidc"),
+            ("oidc_audience", "mq-lease test"),
+            ("release_with_status", "success"),
+        ],
+        &runner_env,
+    );
+
+    // Assert
+    assert_eq!(
+        acquired.result(),
+        "acquired",
+        "{}\nserver log:\n{}",
+        acquired.log,
+        server.log()
+    );
+    assert_released(&released, &["completed", "success"]);
+    let seen = seen.lock().expect("lock").clone();
+    assert!(seen.len() >= 2, "one ID token per step: {seen:?}");
+    for (target, auth) in &seen {
+        assert!(
+            target.ends_with("/_apis/pipelines/idtoken?api-version=2.0&audience=mq-lease%20test"),
+            "the audience is asked for: {target}"
+        );
+        assert_eq!(auth, &format!("bearer {ID_TOKEN_REQUEST_TOKEN}"));
+    }
+    for step in [&acquired, &released] {
+        let mask = format!("::add-mask::{FAKE_JWT}");
+        assert!(
+            step.log.contains(&mask),
+            "the token is masked:\n{}",
+            step.log
+        );
+        assert_eq!(
+            step.log.matches(FAKE_JWT).count(),
+            1,
+            "the token appears only in the mask command:\n{}",
+            step.log
+        );
+        assert!(!step.log.contains(ID_TOKEN_REQUEST_TOKEN), "{}", step.log);
+    }
+}
+
+#[test]
+fn auth_oidc_without_an_audience_or_an_id_token_fails_with_what_to_do() {
+    require_tools();
+    // Arrange: nothing listens; the step must stop before calling the service.
+    let endpoint = format!("http://127.0.0.1:{}", free_port());
+    let run = Run::new(1, 1, "main");
+    let (url, _) = fake_token_endpoint();
+
+    // Act
+    let no_audience = run.step_env(
+        &endpoint,
+        &[("auth", "oidc"), ("priority", "1")],
+        &[
+            ("ACTIONS_ID_TOKEN_REQUEST_URL", url.as_str()),
+            ("ACTIONS_ID_TOKEN_REQUEST_TOKEN", ID_TOKEN_REQUEST_TOKEN),
+        ],
+    );
+    let no_permission = run.step_env(
+        &endpoint,
+        &[
+            ("auth", "oidc"),
+            ("oidc_audience", "lease"),
+            ("priority", "1"),
+        ],
+        &[],
+    );
+
+    // Assert
+    assert!(!no_audience.success, "{}", no_audience.log);
+    assert!(
+        no_audience.log.contains("::error")
+            && no_audience.log.contains("'oidc_audience' input is empty"),
+        "{}",
+        no_audience.log
+    );
+    assert!(!no_permission.success, "{}", no_permission.log);
+    assert!(
+        no_permission.log.contains("permissions: id-token: write"),
+        "{}",
+        no_permission.log
     );
 }
