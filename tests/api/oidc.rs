@@ -616,3 +616,42 @@ async fn an_unreachable_issuer_answers_503_not_401() {
     assert!(!res.json.to_string().contains(&token));
     assert_eq!(issuer.hits(), 0);
 }
+
+/// The status page of a queue, as the given bearer token sees it.
+async fn queue_page(app: &TestApp, key: &str, token: &str) -> (StatusCode, String) {
+    let mut res = app
+        .client
+        .get(app.url(&format!("/ui/{key}")))
+        .insert_header(("Authorization", format!("Bearer {token}")))
+        .send()
+        .await
+        .expect("request");
+    let body = res.body().await.expect("body");
+    (res.status(), String::from_utf8_lossy(&body).into_owned())
+}
+
+#[actix_web::test]
+async fn a_repository_token_sees_its_queue_page_without_the_admin_controls() {
+    let issuer = Issuer::start(&[&keys()[0]]);
+    let app = spawn(&issuer).await;
+    let token = issuer.token("acme/shop");
+    assert_eq!(
+        acquire(&app, "acme/shop/main", &token).await.lease(),
+        "acquired"
+    );
+
+    let (own_status, own_page) = queue_page(&app, "acme/shop/main", &token).await;
+    let (admin_status, admin_page) = queue_page(&app, "acme/shop/main", ADMIN).await;
+
+    assert_eq!(own_status, StatusCode::OK, "{own_page}");
+    assert!(own_page.contains("sha1"), "the holder is shown: {own_page}");
+    assert!(
+        !own_page.contains("/revoke"),
+        "a repository token is offered admin controls: {own_page}"
+    );
+    assert_eq!(admin_status, StatusCode::OK);
+    assert!(
+        admin_page.contains("/revoke"),
+        "admin credentials see the controls: {admin_page}"
+    );
+}
