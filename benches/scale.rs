@@ -14,11 +14,13 @@
 //! Durable changes per second at 1/16/256 providers are the `lease` bench's first table
 //! (`cargo bench` runs both).
 //!
-//! Run with `cargo bench --bench scale` (about 3 minutes). Sizes are overridable:
+//! Run with `cargo bench --bench scale` (under 2 minutes). Sizes are overridable:
 //! `SCALE_PROVIDERS=1000` for a quick run, `SCALE_ROUNDS` (rounds of 8 requests per provider,
-//! default 1), `SCALE_LEG_SECS` (default 5), `SCALE_IDLE_SECS` (default 10), `SCALE_PARTS`
-//! (`memory,poll`, default both; idle CPU belongs to memory), `SCALE_RUST_LOG` (the server's
-//! `RUST_LOG`, default `info` as in production), `SCALE_BIN` (another build of the service).
+//! default 1), `SCALE_LEG_SECS` (default 5), `SCALE_IDLE_SECS` (default 10),
+//! `SCALE_POLL_ROUNDS` (finished rounds of the polled provider before the poll, default 0),
+//! `SCALE_PARTS` (`memory,poll`, default both; idle CPU belongs to memory),
+//! `SCALE_RUST_LOG` (the server's `RUST_LOG`, default `info` as in production), `SCALE_BIN`
+//! (another build of the service).
 //! Needs Linux (/proc) and, for the poll legs, `wrk` on the PATH.
 
 #[path = "../tests/common/mod.rs"]
@@ -230,14 +232,25 @@ impl Client {
 /// acquires the lease and releases `success`, two of the others ask again and are told
 /// `completed` (all three before another round). Returns the acquires' statuses.
 async fn provider_rounds(client: Rc<Client>, i: usize, rounds: usize) -> Vec<String> {
-    let key = format!("acme/repo-{i}/main");
+    provider_rounds_at(client, &format!("acme/repo-{i}/main"), i, rounds, false).await
+}
+
+/// `provider_rounds` on `key`, with shas made from `tag`; `tell_all`: the last round's
+/// runs are all told too, so another round can start.
+async fn provider_rounds_at(
+    client: Rc<Client>,
+    key: &str,
+    tag: usize,
+    rounds: usize,
+    tell_all: bool,
+) -> Vec<String> {
     let mut statuses = Vec::with_capacity(7 * rounds);
     for round in 0..rounds {
-        let sha = |run: u64| format!("{i:024x}{round:012x}{run:04x}");
+        let sha = |run: u64| format!("{tag:024x}{round:012x}{run:04x}");
         for priority in (1..=4).rev() {
-            statuses.push(client.acquire(&key, &sha(priority), priority).await);
+            statuses.push(client.acquire(key, &sha(priority), priority).await);
         }
-        statuses.push(client.acquire(&key, &sha(4), 4).await);
+        statuses.push(client.acquire(key, &sha(4), 4).await);
         client
             .post(
                 &format!("/{key}/release"),
@@ -246,13 +259,13 @@ async fn provider_rounds(client: Rc<Client>, i: usize, rounds: usize) -> Vec<Str
             .await;
         // The next round starts once every run of this one has been told; the last round
         // leaves run 1 untold, so the default load is exactly 8 requests per provider.
-        let told: &[u64] = if round + 1 < rounds {
+        let told: &[u64] = if tell_all || round + 1 < rounds {
             &[3, 2, 1]
         } else {
             &[3, 2]
         };
         for &priority in told {
-            statuses.push(client.acquire(&key, &sha(priority), priority).await);
+            statuses.push(client.acquire(key, &sha(priority), priority).await);
         }
     }
     statuses
@@ -438,8 +451,13 @@ struct Poll {
 /// nothing changes). The service runs with the providers loaded by `memory` (or none).
 async fn poll(service: &Proc, tmp: &Path) -> Poll {
     let secs: u64 = env_or("SCALE_LEG_SECS", 5);
-    let client = Client::new(service.port);
+    let client = Rc::new(Client::new(service.port));
     let key = "bench/poll/main";
+    // History before the polled round (remembered runs and events make the record bigger).
+    let history: usize = env_or("SCALE_POLL_ROUNDS", 0);
+    if history > 0 {
+        provider_rounds_at(client.clone(), key, 0xffff, history, true).await;
+    }
     let sha = |p: u64| format!("{:039x}{p}", 0);
     for priority in (1..=4).rev() {
         client.acquire(key, &sha(priority), priority).await;
