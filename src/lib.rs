@@ -8,6 +8,7 @@ pub mod domain;
 pub mod healthcheck;
 pub mod logging;
 pub mod metrics;
+pub mod openapi;
 pub mod record;
 pub mod routes;
 pub mod service;

@@ -10,6 +10,10 @@ use mq_lease_service::startup::Application;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(Command::Openapi) = &cli.command {
+        print!("{}", mq_lease_service::openapi::document());
+        return ExitCode::SUCCESS;
+    }
     if let Some(Command::Healthcheck { url }) = &cli.command {
         // The same settings as serving, so the probe finds the configured port.
         let url = match url {

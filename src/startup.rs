@@ -135,8 +135,7 @@ impl Application {
             if let Some(a) = &authenticator {
                 app = app.app_data(a.clone());
             }
-            app.route("/metrics", web::get().to(metrics::serve))
-                .configure(routes::configure)
+            app.configure(routes::configure)
                 .default_service(web::to(routes::not_found))
         })
         .on_connect(routes::conn::remember_socket)

@@ -34,7 +34,14 @@ use crate::config::AuthSettings;
 use oidc::{OidcVerifier, Rejection};
 
 /// Paths that never need credentials.
-const ALWAYS_OPEN: &[&str] = &["/healthz", "/readyz", "/k8s/liveness", "/k8s/readiness"];
+/// `/openapi.json` describes the API, not its state, so it is open like the probes.
+const ALWAYS_OPEN: &[&str] = &[
+    "/healthz",
+    "/readyz",
+    "/k8s/liveness",
+    "/k8s/readiness",
+    "/openapi.json",
+];
 
 /// Whether `path` is served without credentials. `/metrics` is open unless
 /// `metrics_needs_auth` (`[server] metrics_auth = true`).

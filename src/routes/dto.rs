@@ -1,7 +1,8 @@
 //! Wire shapes (SPEC §4). Request bodies keep raw types and ignore unknown fields;
 //! validation happens in the handler.
 
-use serde::{Deserialize, Serialize};
+use serde::de::Error as _;
+use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{json, Value};
 
 use crate::actors::ProviderSnapshot;
@@ -12,6 +13,7 @@ pub struct AcquireBody {
     pub head_sha: String,
     #[serde(default)]
     pub head_ref: Option<String>,
+    #[serde(deserialize_with = "whole_i64")]
     pub priority: i64,
 }
 
@@ -26,10 +28,50 @@ pub struct RevokeBody {
 pub struct ReleaseBody {
     pub head_sha: String,
     pub status: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "optional_whole_i64")]
     pub priority: Option<i64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "optional_whole_u64")]
     pub fencing_token: Option<u64>,
+}
+
+/// A whole number as JSON may write it: `3` or `3.0`. JSON (and JSON Schema's `integer`)
+/// does not tell them apart, and some encoders write every number with a fraction.
+/// Anything else (`3.5`, out of range) is the usual type error, so 422.
+fn whole<'de, D: Deserializer<'de>, T: TryFrom<i128>>(d: D, what: &str) -> Result<T, D::Error> {
+    let n = serde_json::Number::deserialize(d)?;
+    let whole = if let Some(i) = n.as_i64() {
+        Some(i128::from(i))
+    } else if let Some(u) = n.as_u64() {
+        Some(i128::from(u))
+    } else {
+        // Below 2^64 a float with no fraction is exactly an integer.
+        n.as_f64()
+            .filter(|f| f.fract() == 0.0 && f.abs() < 18_446_744_073_709_551_616.0)
+            .map(|f| f as i128)
+    };
+    whole
+        .and_then(|i| T::try_from(i).ok())
+        .ok_or_else(|| D::Error::custom(format!("invalid value: {n}, expected {what}")))
+}
+
+fn whole_i64<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    whole(d, "an integer")
+}
+
+fn optional_whole_i64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    match Option::<serde_json::Number>::deserialize(d)? {
+        None => Ok(None),
+        Some(n) => whole(n, "an integer").map(Some).map_err(D::Error::custom),
+    }
+}
+
+fn optional_whole_u64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    match Option::<serde_json::Number>::deserialize(d)? {
+        None => Ok(None),
+        Some(n) => whole(n, "a non-negative integer")
+            .map(Some)
+            .map_err(D::Error::custom),
+    }
 }
 
 #[derive(Debug, Serialize)]

@@ -140,7 +140,8 @@ pub fn wait(req: &HttpRequest) -> Result<Duration, ApiError> {
     let parsed = if raw.is_empty() {
         Ok(Duration::ZERO)
     } else if raw.bytes().all(|b| b.is_ascii_digit()) {
-        raw.parse::<u64>().map(Duration::from_secs).map_err(|_| ())
+        // Too many digits for a u64 is still a whole number of seconds: the longest wait.
+        Ok(raw.parse::<u64>().map_or(MAX_WAIT, Duration::from_secs))
     } else {
         humantime::parse_duration(raw).map_err(|_| ())
     };
@@ -157,13 +158,17 @@ pub fn wait(req: &HttpRequest) -> Result<Duration, ApiError> {
 pub fn limit(req: &HttpRequest) -> Result<usize, ApiError> {
     match query_param(req, "limit") {
         None => Ok(50),
-        Some(raw) => raw
-            .trim()
-            .parse::<usize>()
-            .map(|n| n.min(500))
-            .map_err(|_| {
-                ApiError::new(StatusCode::BAD_REQUEST, "limit must be a whole number")
-                    .with_context(json!({ "field": "limit" }))
-            }),
+        // Too many digits for a usize is still a whole number: the most events.
+        Some(raw) if is_digits(raw.trim()) => {
+            Ok(raw.trim().parse::<usize>().map_or(500, |n| n.min(500)))
+        }
+        Some(_) => Err(
+            ApiError::new(StatusCode::BAD_REQUEST, "limit must be a whole number")
+                .with_context(json!({ "field": "limit" })),
+        ),
     }
+}
+
+fn is_digits(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
 }

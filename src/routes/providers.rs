@@ -9,8 +9,24 @@ use super::auth::Caller;
 use super::dto::{event_view, provider_view, RevokeBody};
 use super::error::ApiError;
 use super::input::{caller_name, limit, optional_json_body, provider_key, MAX_REASON};
+use super::schema;
 use crate::service::LeaseService;
 
+#[utoipa::path(
+    get,
+    path = "/{owner}/{repo}/{base_ref}",
+    tag = "providers",
+    params(schema::ProviderPath),
+    responses(
+        (status = 200, description = "The provider view", body = schema::ProviderView),
+        (status = 400, description = "A value fails validation (`error_context.field` names it)", body = schema::ErrorBody),
+        (status = 401, description = "Credentials are required and missing or wrong", body = schema::ErrorBody),
+        (status = 403, description = "A repository's OIDC token may not use this provider or route", body = schema::ErrorBody),
+        (status = 404, description = "Unknown provider (not configured, auto-registration off)", body = schema::ErrorBody),
+        (status = 429, description = "Too many providers: a new one is not registered", body = schema::ErrorBody),
+        (status = 503, description = "Storage is unusable now; retry later", body = schema::ErrorBody),
+    )
+)]
 pub async fn details(
     req: HttpRequest,
     service: web::Data<LeaseService>,
@@ -20,6 +36,21 @@ pub async fn details(
     Ok(HttpResponse::Ok().json(provider_view(&view)))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/{owner}/{repo}/{base_ref}",
+    tag = "admin",
+    params(schema::ProviderPath),
+    responses(
+        (status = 200, description = "The provider view after clearing", body = schema::ProviderView),
+        (status = 400, description = "A value fails validation (`error_context.field` names it)", body = schema::ErrorBody),
+        (status = 401, description = "Credentials are required and missing or wrong", body = schema::ErrorBody),
+        (status = 403, description = "A repository's OIDC token may not use this provider or route", body = schema::ErrorBody),
+        (status = 404, description = "Unknown provider (not configured, auto-registration off)", body = schema::ErrorBody),
+        (status = 429, description = "Too many providers: a new one is not registered", body = schema::ErrorBody),
+        (status = 503, description = "Storage is unusable now; retry later", body = schema::ErrorBody),
+    )
+)]
 pub async fn clear(
     req: HttpRequest,
     service: web::Data<LeaseService>,
@@ -31,6 +62,16 @@ pub async fn clear(
 
 /// Every provider the caller may see: all of them, or for a repository's OIDC token only
 /// that repository's.
+#[utoipa::path(
+    get,
+    path = "/",
+    tag = "providers",
+    responses(
+        (status = 200, description = "Every provider the caller may see, by `owner:repo:base_ref`", body = schema::ProviderList),
+        (status = 401, description = "Credentials are required and missing or wrong", body = schema::ErrorBody),
+        (status = 503, description = "Storage is unusable now; retry later", body = schema::ErrorBody),
+    )
+)]
 pub async fn list(
     req: HttpRequest,
     service: web::Data<LeaseService>,
@@ -49,6 +90,21 @@ pub async fn list(
     Ok(HttpResponse::Ok().json(all))
 }
 
+#[utoipa::path(
+    get,
+    path = "/{owner}/{repo}/{base_ref}/events",
+    tag = "providers",
+    params(schema::ProviderPath, schema::LimitQuery),
+    responses(
+        (status = 200, description = "Recent events, newest first", body = schema::EventList),
+        (status = 400, description = "A path value or `limit` fails validation", body = schema::ErrorBody),
+        (status = 401, description = "Credentials are required and missing or wrong", body = schema::ErrorBody),
+        (status = 403, description = "A repository's OIDC token may not use this provider or route", body = schema::ErrorBody),
+        (status = 404, description = "Unknown provider (not configured, auto-registration off)", body = schema::ErrorBody),
+        (status = 429, description = "Too many providers: a new one is not registered", body = schema::ErrorBody),
+        (status = 503, description = "Storage is unusable now; retry later", body = schema::ErrorBody),
+    )
+)]
 pub async fn events(
     req: HttpRequest,
     service: web::Data<LeaseService>,
@@ -61,6 +117,25 @@ pub async fn events(
 }
 
 /// `POST …/revoke` (admin): the holder's lease ends as a failure; the view after it.
+#[utoipa::path(
+    post,
+    path = "/{owner}/{repo}/{base_ref}/revoke",
+    tag = "admin",
+    params(schema::ProviderPath),
+    request_body(content = Option<schema::RevokeRequest>, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The provider view after the holder lost the lease", body = schema::ProviderView),
+        (status = 400, description = "A value fails validation (`error_context.field` names it)", body = schema::ErrorBody),
+        (status = 401, description = "Credentials are required and missing or wrong", body = schema::ErrorBody),
+        (status = 403, description = "A repository's OIDC token may not use this provider or route", body = schema::ErrorBody),
+        (status = 404, description = "Unknown provider (not configured, auto-registration off)", body = schema::ErrorBody),
+        (status = 409, description = "Nobody holds a live lease (`error_context.holder`)", body = schema::ErrorBody),
+        (status = 413, description = "The body is larger than 64 KiB", body = schema::ErrorBody),
+        (status = 422, description = "The body is not JSON of the right shape", body = schema::ErrorBody),
+        (status = 429, description = "Too many providers: a new one is not registered", body = schema::ErrorBody),
+        (status = 503, description = "Storage is unusable now; retry later", body = schema::ErrorBody),
+    )
+)]
 pub async fn revoke(
     req: HttpRequest,
     body: web::Payload,
@@ -89,6 +164,21 @@ pub async fn revoke(
 }
 
 /// `POST …/pause` (admin): nobody is granted until resumed; idempotent.
+#[utoipa::path(
+    post,
+    path = "/{owner}/{repo}/{base_ref}/pause",
+    tag = "admin",
+    params(schema::ProviderPath),
+    responses(
+        (status = 200, description = "The provider view, paused", body = schema::ProviderView),
+        (status = 400, description = "A value fails validation (`error_context.field` names it)", body = schema::ErrorBody),
+        (status = 401, description = "Credentials are required and missing or wrong", body = schema::ErrorBody),
+        (status = 403, description = "A repository's OIDC token may not use this provider or route", body = schema::ErrorBody),
+        (status = 404, description = "Unknown provider (not configured, auto-registration off)", body = schema::ErrorBody),
+        (status = 429, description = "Too many providers: a new one is not registered", body = schema::ErrorBody),
+        (status = 503, description = "Storage is unusable now; retry later", body = schema::ErrorBody),
+    )
+)]
 pub async fn pause(
     req: HttpRequest,
     service: web::Data<LeaseService>,
@@ -99,6 +189,21 @@ pub async fn pause(
 }
 
 /// `POST …/resume` (admin): grants allowed again, the election re-runs at once.
+#[utoipa::path(
+    post,
+    path = "/{owner}/{repo}/{base_ref}/resume",
+    tag = "admin",
+    params(schema::ProviderPath),
+    responses(
+        (status = 200, description = "The provider view, resumed", body = schema::ProviderView),
+        (status = 400, description = "A value fails validation (`error_context.field` names it)", body = schema::ErrorBody),
+        (status = 401, description = "Credentials are required and missing or wrong", body = schema::ErrorBody),
+        (status = 403, description = "A repository's OIDC token may not use this provider or route", body = schema::ErrorBody),
+        (status = 404, description = "Unknown provider (not configured, auto-registration off)", body = schema::ErrorBody),
+        (status = 429, description = "Too many providers: a new one is not registered", body = schema::ErrorBody),
+        (status = 503, description = "Storage is unusable now; retry later", body = schema::ErrorBody),
+    )
+)]
 pub async fn resume(
     req: HttpRequest,
     service: web::Data<LeaseService>,

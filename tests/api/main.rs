@@ -11,5 +11,6 @@ mod lease_flow;
 mod metrics;
 mod oidc;
 mod providers;
+mod schema_fixes;
 mod waiting;
 mod waiting_reasons;
