@@ -8,7 +8,6 @@ pub mod domain;
 pub mod healthcheck;
 pub mod logging;
 pub mod metrics;
-pub mod record;
 pub mod routes;
 pub mod service;
 pub mod startup;

@@ -2,7 +2,6 @@
 //! its timer. Every change is computed on a copy by the pure rules, saved, and only then
 //! made current and answered.
 
-use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,9 +17,8 @@ use crate::domain::{
     ProviderState, Status, Time,
 };
 use crate::metrics::{provider_labels, LeaseMetrics};
-use crate::record::{self, HISTORY_CAPACITY};
 use crate::service::{Readiness, ServiceError};
-use crate::store::{Op, Store};
+use crate::store::{Journal, Store, StoreError};
 
 /// What the views need of a provider.
 #[derive(Debug, Clone)]
@@ -50,10 +48,8 @@ pub struct ProviderInit {
     pub key: ProviderKey,
     pub settings: LeaseSettings,
     pub state: ProviderState,
-    pub history: VecDeque<Event>,
-    pub next_event_seq: u64,
-    /// The bytes on disk for this state (empty for a provider never saved).
-    pub persisted: Vec<u8>,
+    /// Event numbering, history and whether `state` is what the store holds.
+    pub journal: Journal,
 }
 
 pub struct ProviderActor {
@@ -61,9 +57,7 @@ pub struct ProviderActor {
     label: String,
     settings: LeaseSettings,
     state: ProviderState,
-    history: VecDeque<Event>,
-    next_event_seq: u64,
-    persisted: Vec<u8>,
+    journal: Journal,
     parked: Vec<Waiter>,
     timer: Option<SpawnHandle>,
     store: Store,
@@ -98,9 +92,7 @@ impl ProviderActor {
             key: init.key,
             settings: init.settings,
             state: init.state,
-            history: init.history,
-            next_event_seq: init.next_event_seq,
-            persisted: init.persisted,
+            journal: init.journal,
             parked: Vec::new(),
             timer: None,
             store,
@@ -147,9 +139,7 @@ impl ProviderActor {
         }
         self.parked = still;
 
-        let next_seq = self.next_event_seq + events.len() as u64;
-        let record = record::encode(&self.key, &self.settings, next_seq, &next);
-        if events.is_empty() && record == self.persisted {
+        if !self.journal.needs_write(&self.state, &next, &events) {
             self.state = next;
             self.deliver(out, ctx, now);
             return;
@@ -157,65 +147,47 @@ impl ProviderActor {
         // A write happens anyway: the runs' last-seen times go with it (a plain poll
         // alone does not cause a write, see above).
         next.stamp_seen();
-        let record = record::encode(&self.key, &self.settings, next_seq, &next);
-        let first_seq = self.next_event_seq;
-        let encoded: Vec<(u64, Vec<u8>)> = events
-            .iter()
-            .enumerate()
-            .map(|(i, e)| (first_seq + i as u64, record::encode_event(e)))
-            .collect();
-        let next_seq = first_seq + events.len() as u64;
-        let op = Op::Put {
-            key: self.label.clone(),
-            record: record.clone(),
-            events: encoded,
-            keep_events_from: next_seq.saturating_sub(HISTORY_CAPACITY),
-        };
+        let op = self
+            .journal
+            .prepare(&self.key, &self.settings, &next, &events);
         let pending = self.store.commit(vec![op]);
         // `wait` pauses only this provider's mailbox and timers until the write is done,
         // so nobody sees (or is answered from) state that is not on disk yet.
         ctx.wait(
-            async move {
-                pending
-                    .await
-                    .unwrap_or(Err(crate::store::StoreError::Closed))
-            }
-            .into_actor(self)
-            .map(move |saved, act, ctx| match saved {
-                Ok(()) => {
-                    act.state = next;
-                    act.persisted = record;
-                    act.next_event_seq = next_seq;
-                    act.readiness.store_succeeded();
-                    act.observe(&events);
-                    act.history.extend(events);
-                    while act.history.len() > HISTORY_CAPACITY as usize {
-                        act.history.pop_front();
+            async move { pending.await.unwrap_or(Err(StoreError::Closed)) }
+                .into_actor(self)
+                .map(move |saved, act, ctx| match saved {
+                    Ok(()) => {
+                        act.state = next;
+                        act.readiness.store_succeeded();
+                        act.observe(&events);
+                        act.journal.saved(events);
+                        act.deliver(out, ctx, now);
                     }
-                    act.deliver(out, ctx, now);
-                }
-                Err(e) => {
-                    warn!("{}: state change not saved, answering 503: {e}", act.label);
-                    act.metrics
-                        .store_failures
-                        .with_label_values(&provider_labels(&act.key))
-                        .inc();
-                    act.metrics.store_errors.with_label_values(&["write"]).inc();
-                    act.readiness.store_failed();
-                    for o in out {
-                        match o {
-                            Outgoing::Lease(reply, _) => {
-                                let _ = reply.send(Err(ServiceError::Unavailable(e.to_string())));
-                            }
-                            Outgoing::View(reply) => {
-                                let _ = reply.send(Err(ServiceError::Unavailable(e.to_string())));
+                    Err(e) => {
+                        warn!("{}: state change not saved, answering 503: {e}", act.label);
+                        act.metrics
+                            .store_failures
+                            .with_label_values(&provider_labels(&act.key))
+                            .inc();
+                        act.metrics.store_errors.with_label_values(&["write"]).inc();
+                        act.readiness.store_failed();
+                        for o in out {
+                            match o {
+                                Outgoing::Lease(reply, _) => {
+                                    let _ =
+                                        reply.send(Err(ServiceError::Unavailable(e.to_string())));
+                                }
+                                Outgoing::View(reply) => {
+                                    let _ =
+                                        reply.send(Err(ServiceError::Unavailable(e.to_string())));
+                                }
                             }
                         }
+                        act.publish_gauges();
+                        act.rearm(ctx, now);
                     }
-                    act.publish_gauges();
-                    act.rearm(ctx, now);
-                }
-            }),
+                }),
         );
     }
 
@@ -577,7 +549,7 @@ impl Handler<History> for ProviderActor {
     type Result = MessageResult<History>;
 
     fn handle(&mut self, msg: History, _: &mut Context<Self>) -> Self::Result {
-        MessageResult(self.history.iter().rev().take(msg.limit).cloned().collect())
+        MessageResult(self.journal.recent(msg.limit))
     }
 }
 

@@ -85,9 +85,7 @@ fn fresh(key: ProviderKey, settings: crate::domain::LeaseSettings) -> ProviderIn
         key,
         settings,
         state: ProviderState::new(Time::now()),
-        history: Default::default(),
-        next_event_seq: 0,
-        persisted: Vec::new(),
+        journal: crate::store::Journal::fresh(),
     }
 }
 

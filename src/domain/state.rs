@@ -19,7 +19,7 @@ use super::{
 pub const RECENT_CAPACITY: usize = 256;
 
 /// One run's registration.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Request {
     pub head_sha: HeadSha,
     pub head_ref: Option<HeadRef>,
@@ -28,19 +28,16 @@ pub struct Request {
     pub registered_at: Time,
     /// Last acquire call (or parked long-poll) from this run (its TTL counts from here).
     /// Runtime only.
-    #[serde(skip)]
     pub last_seen: Time,
     /// `last_seen` as saved: updated with every change, and by a call once
     /// [`seen_granularity`] has passed since. What the views show as `last_seen_at`.
-    #[serde(default)]
     pub last_seen_at: Time,
     /// How often this run was found the winner while `delay_assignment_count` held it back.
-    #[serde(skip)]
     pub times_found_winner: u32,
 }
 
 /// The run that won the current round's lease.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Holder {
     pub head_sha: HeadSha,
     pub fencing_token: u64,
@@ -49,7 +46,7 @@ pub struct Holder {
 
 /// A run whose part in a round is over: a former holder (with its outcome) or a run
 /// that was told `completed`.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Finished {
     pub request: Request,
     /// `Some` for a former holder: what it released with (an expired lease is a failure).
@@ -89,7 +86,7 @@ impl Answer {
 }
 
 /// The lease state of one merge queue.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ProviderState {
     /// Known requests of the current round in arrival order, the holder included.
     pub requests: Vec<Request>,
@@ -102,18 +99,14 @@ pub struct ProviderState {
     /// Recently finished runs, oldest first, at most [`RECENT_CAPACITY`].
     pub recent: VecDeque<Finished>,
     /// When the holder last showed it is alive. Runtime only.
-    #[serde(skip)]
     pub holder_seen: Time,
     /// `holder_seen` as saved (like [`Request::last_seen_at`]); the views' lease expiry
     /// counts from here, so it is never later than the real one.
-    #[serde(default)]
     pub holder_seen_at: Time,
     /// Admin: while set, nobody is granted the lease (the holder keeps it).
-    #[serde(default)]
     pub paused: bool,
     /// When this state was loaded (or created): every run's TTL counts from here at the
     /// earliest, so a restart never evicts a run for the time the service was down.
-    #[serde(skip)]
     pub resumed_at: Time,
 }
 

@@ -484,8 +484,7 @@ fn revoking_an_undelivered_grant_puts_the_run_back_to_pending() {
 fn resume_after_a_restart_gives_every_run_a_fresh_ttl() {
     let mut q = Queue::new();
     q.acquire("a", 1, at(0)).unwrap();
-    let json = serde_json::to_string(&q.state).unwrap();
-    let mut loaded: ProviderState = serde_json::from_str(&json).unwrap();
+    let mut loaded: ProviderState = crate::store::record::round_trip(&q.state);
     loaded.resume(at(1000));
     loaded.tick(&settings(), at(1001), &mut Vec::new());
     assert_eq!(loaded.requests.len(), 1);

@@ -335,8 +335,7 @@ fn first_and_last_seen_are_kept_and_last_seen_survives_a_saved_change_and_a_rest
     assert_eq!((a.registered_at, a.last_seen), (at(0), at(20)));
     // A change is saved: the stamp goes into the record.
     q.state.stamp_seen();
-    let bytes = serde_json::to_vec(&q.state).unwrap();
-    let mut loaded: ProviderState = serde_json::from_slice(&bytes).unwrap();
+    let mut loaded: ProviderState = crate::store::record::round_trip(&q.state);
     loaded.resume(at(500));
     let a = &loaded.requests[0];
     assert_eq!((a.registered_at, a.last_seen), (at(0), at(20)));
