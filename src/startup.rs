@@ -16,9 +16,10 @@ use crate::actors::provider::ProviderInit;
 use crate::actors::RegistryActor;
 use crate::config::Settings;
 use crate::domain::Time;
+use crate::health::Readiness;
 use crate::metrics;
 use crate::routes::{self, auth};
-use crate::service::{LeaseService, Readiness};
+use crate::service::LeaseService;
 use crate::store::{LoadError, RecordError, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -140,7 +141,7 @@ impl Application {
             if let Some(a) = &authenticator {
                 app = app.app_data(a.clone());
             }
-            app.route("/metrics", web::get().to(metrics::serve))
+            app.route("/metrics", web::get().to(routes::health::metrics))
                 .configure(routes::configure)
                 .default_service(web::to(routes::not_found))
         })

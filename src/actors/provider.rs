@@ -12,12 +12,13 @@ use super::messages::{
     Acquire, Clear, Drain, Hangup, History, Release, Reply, Revoke, RevokeLease, SetPaused,
     Snapshot,
 };
+use super::ServiceError;
 use crate::domain::{
     AcquireRequest, Answer, Event, EventKind, LeaseError, LeaseSettings, ProviderKey,
     ProviderState, Status, Time,
 };
+use crate::health::Readiness;
 use crate::metrics::{provider_labels, LeaseMetrics};
-use crate::service::{Readiness, ServiceError};
 use crate::store::{Journal, Store, StoreError};
 
 /// What the views need of a provider.

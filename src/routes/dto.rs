@@ -4,8 +4,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::actors::ProviderSnapshot;
 use crate::domain::{Answer, Event, HolderInfo, Time, Waiting};
+use crate::service::ProviderSnapshot;
 
 #[derive(Debug, Deserialize)]
 pub struct AcquireBody {
