@@ -5,6 +5,7 @@ mod error;
 pub mod messages;
 pub mod provider;
 pub mod registry;
+mod waiter;
 
 pub use error::ServiceError;
 pub use provider::{ProviderActor, ProviderSnapshot};

@@ -12,11 +12,9 @@ use super::messages::{
     Acquire, Clear, Drain, Hangup, History, Release, Reply, Revoke, RevokeLease, SetPaused,
     Snapshot,
 };
+use super::waiter::{current_answer, Waiter, Waiters};
 use super::ServiceError;
-use crate::domain::{
-    AcquireRequest, Answer, Event, EventKind, LeaseError, LeaseSettings, ProviderKey,
-    ProviderState, Status, Time,
-};
+use crate::domain::{Answer, Event, LeaseSettings, ProviderKey, ProviderState, Status, Time};
 use crate::health::Readiness;
 use crate::metrics::{provider_labels, LeaseMetrics};
 use crate::store::{Journal, Store, StoreError};
@@ -31,17 +29,21 @@ pub struct ProviderSnapshot {
     pub waiting: usize,
 }
 
-/// A long-poll caller held until its status changes or its wait ends.
-struct Waiter {
-    call: AcquireRequest,
-    deadline: Time,
-    reply: Reply<Answer>,
-}
-
 /// An answer to send once the change that produced it is on disk.
 enum Outgoing {
     Lease(Reply<Answer>, Result<Answer, ServiceError>),
     View(Reply<ProviderSnapshot>),
+}
+
+impl Outgoing {
+    /// The change was not saved: the caller gets `error` instead of its answer.
+    fn refuse(self, error: ServiceError) {
+        // A caller that has gone cannot be told; nothing else to do.
+        match self {
+            Outgoing::Lease(reply, _) => drop(reply.send(Err(error))),
+            Outgoing::View(reply) => drop(reply.send(Err(error))),
+        }
+    }
 }
 
 /// Everything a provider starts from: fresh, or as loaded from the store.
@@ -59,7 +61,7 @@ pub struct ProviderActor {
     settings: LeaseSettings,
     state: ProviderState,
     journal: Journal,
-    parked: Vec<Waiter>,
+    parked: Waiters,
     timer: Option<SpawnHandle>,
     store: Store,
     metrics: LeaseMetrics,
@@ -94,7 +96,7 @@ impl ProviderActor {
             settings: init.settings,
             state: init.state,
             journal: init.journal,
-            parked: Vec::new(),
+            parked: Waiters::default(),
             timer: None,
             store,
             metrics,
@@ -121,75 +123,88 @@ impl ProviderActor {
         now: Time,
         ctx: &mut Context<Self>,
     ) {
-        // Callers that hung up are not asking any more (rule 6).
-        self.parked.retain(|w| !w.reply.is_closed());
-        let calls: Vec<AcquireRequest> = self.parked.iter().map(|w| w.call.clone()).collect();
-        let (answers, _) = next.settle(&self.settings, &calls, now, &mut events);
-        let mut still = Vec::with_capacity(self.parked.len());
-        for (w, answer) in std::mem::take(&mut self.parked).into_iter().zip(answers) {
-            match answer {
-                Some(result) => {
-                    out.push(Outgoing::Lease(w.reply, result.map_err(ServiceError::from)))
-                }
-                None if w.deadline <= now => {
-                    let answer = current_answer(&next, &self.settings, &w.call, now);
-                    out.push(Outgoing::Lease(w.reply, answer));
-                }
-                None => still.push(w),
-            }
-        }
-        self.parked = still;
-
-        if !self.journal.needs_write(&self.state, &next, &events) {
+        let settled = self
+            .parked
+            .settle(&mut next, &self.settings, now, &mut events);
+        out.extend(
+            settled
+                .into_iter()
+                .map(|(reply, a)| Outgoing::Lease(reply, a)),
+        );
+        if self.journal.needs_write(&self.state, &next, &events) {
+            self.persist(next, events, out, now, ctx);
+        } else {
             self.state = next;
             self.deliver(out, ctx, now);
-            return;
         }
+    }
+
+    /// Saves `next` with its events; `wait` pauses only this provider's mailbox and timers
+    /// until the write is done, so nobody sees (or is answered from) state not on disk yet.
+    fn persist(
+        &mut self,
+        mut next: ProviderState,
+        events: Vec<Event>,
+        out: Vec<Outgoing>,
+        now: Time,
+        ctx: &mut Context<Self>,
+    ) {
         // A write happens anyway: the runs' last-seen times go with it (a plain poll
-        // alone does not cause a write, see above).
+        // alone does not cause a write).
         next.stamp_seen();
         let op = self
             .journal
             .prepare(&self.key, &self.settings, &next, &events);
         let pending = self.store.commit(vec![op]);
-        // `wait` pauses only this provider's mailbox and timers until the write is done,
-        // so nobody sees (or is answered from) state that is not on disk yet.
         ctx.wait(
             async move { pending.await.unwrap_or(Err(StoreError::Closed)) }
                 .into_actor(self)
                 .map(move |saved, act, ctx| match saved {
-                    Ok(()) => {
-                        act.state = next;
-                        act.readiness.store_succeeded();
-                        act.observe(&events);
-                        act.journal.saved(events);
-                        act.deliver(out, ctx, now);
-                    }
-                    Err(e) => {
-                        warn!("{}: state change not saved, answering 503: {e}", act.label);
-                        act.metrics
-                            .store_failures
-                            .with_label_values(&provider_labels(&act.key))
-                            .inc();
-                        act.metrics.store_errors.with_label_values(&["write"]).inc();
-                        act.readiness.store_failed();
-                        for o in out {
-                            match o {
-                                Outgoing::Lease(reply, _) => {
-                                    let _ =
-                                        reply.send(Err(ServiceError::Unavailable(e.to_string())));
-                                }
-                                Outgoing::View(reply) => {
-                                    let _ =
-                                        reply.send(Err(ServiceError::Unavailable(e.to_string())));
-                                }
-                            }
-                        }
-                        act.publish_gauges();
-                        act.rearm(ctx, now);
-                    }
+                    Ok(()) => act.on_saved(next, events, out, now, ctx),
+                    Err(e) => act.on_failed(&e, out, now, ctx),
                 }),
         );
+    }
+
+    /// The change is on disk: make it current, log and count it, answer.
+    fn on_saved(
+        &mut self,
+        next: ProviderState,
+        events: Vec<Event>,
+        out: Vec<Outgoing>,
+        now: Time,
+        ctx: &mut Context<Self>,
+    ) {
+        self.state = next;
+        self.readiness.store_succeeded();
+        self.metrics.observe(&self.key, &self.settings, &events);
+        self.journal.saved(events);
+        self.deliver(out, ctx, now);
+    }
+
+    /// The change was not saved: keep the old state, answer 503, report not-ready.
+    fn on_failed(
+        &mut self,
+        e: &StoreError,
+        out: Vec<Outgoing>,
+        now: Time,
+        ctx: &mut Context<Self>,
+    ) {
+        warn!("{}: state change not saved, answering 503: {e}", self.label);
+        self.metrics
+            .store_failures
+            .with_label_values(&provider_labels(&self.key))
+            .inc();
+        self.metrics
+            .store_errors
+            .with_label_values(&["write"])
+            .inc();
+        self.readiness.store_failed();
+        for o in out {
+            o.refuse(ServiceError::Unavailable(e.to_string()));
+        }
+        self.publish_gauges();
+        self.rearm(ctx, now);
     }
 
     /// A change by one message: applied by `f` to a copy of the state at `now`, then
@@ -241,12 +256,11 @@ impl ProviderActor {
         if let Some(handle) = self.timer.take() {
             ctx.cancel_future(handle);
         }
-        let waits = self.parked.iter().map(|w| w.deadline);
         let Some(deadline) = self
             .state
             .next_deadline(&self.settings, now)
             .into_iter()
-            .chain(waits)
+            .chain(self.parked.next_deadline())
             .min()
         else {
             return;
@@ -263,9 +277,7 @@ impl ProviderActor {
     /// Drops parked callers whose request has ended; true if any were dropped (the
     /// gauges are then updated here, whichever message noticed it first).
     fn forget_gone_callers(&mut self) -> bool {
-        let before = self.parked.len();
-        self.parked.retain(|w| !w.reply.is_closed());
-        let changed = self.parked.len() != before;
+        let changed = self.parked.forget_gone();
         if changed {
             self.publish_gauges();
         }
@@ -291,124 +303,6 @@ impl ProviderActor {
             .with_label_values(&l)
             .set(self.parked.len() as i64);
     }
-
-    /// Logs and counters for the events of a saved change.
-    fn observe(&self, events: &[Event]) {
-        let l = provider_labels(&self.key);
-        for e in events {
-            let sha = e.head_sha.as_ref().map(|s| s.as_str()).unwrap_or("-");
-            let priority = e.priority.map(|p| p.get()).unwrap_or(0);
-            match e.kind {
-                EventKind::Registered => {
-                    log::debug!("{}: registered {sha} (priority {priority})", self.label)
-                }
-                EventKind::Granted => {
-                    info!(
-                        "{}: granted to {sha} (priority {priority}, fencing token {})",
-                        self.label,
-                        e.fencing_token.unwrap_or(0)
-                    );
-                    self.metrics.grants.with_label_values(&l).inc();
-                    if let Some(ms) = e.waited_ms {
-                        self.metrics
-                            .time_to_grant
-                            .with_label_values(&l)
-                            .observe(ms as f64 / 1000.0);
-                    }
-                }
-                EventKind::ReleasedSuccess | EventKind::ReleasedFailure => {
-                    let outcome = if e.kind == EventKind::ReleasedSuccess {
-                        "success"
-                    } else {
-                        "failure"
-                    };
-                    info!("{}: released by {sha} with {outcome}", self.label);
-                    self.metrics
-                        .releases
-                        .with_label_values(&[l[0], l[1], l[2], outcome])
-                        .inc();
-                    if let Some(n) = e.batch_size {
-                        self.metrics
-                            .batch_size
-                            .with_label_values(&l)
-                            .observe(n as f64);
-                    }
-                }
-                EventKind::LeaseExpired => {
-                    info!(
-                        "{}: lease of {sha} expired after {:?} without a sign of life",
-                        self.label, self.settings.lease_timeout
-                    );
-                    self.metrics.expired_leases.with_label_values(&l).inc();
-                    self.metrics
-                        .releases
-                        .with_label_values(&[l[0], l[1], l[2], "failure"])
-                        .inc();
-                }
-                EventKind::Evicted => {
-                    info!(
-                        "{}: evicted {sha} (not seen for {:?})",
-                        self.label, self.settings.ttl
-                    );
-                    self.metrics.evictions.with_label_values(&l).inc();
-                }
-                EventKind::Completed => log::debug!("{}: told {sha} completed", self.label),
-                EventKind::Revoked => {
-                    info!("{}: grant to {sha} undone: its caller had gone", self.label)
-                }
-                EventKind::Cleared => info!("{}: cleared", self.label),
-                EventKind::LeaseRevoked => {
-                    info!(
-                        "{}: lease of {sha} (priority {priority}) revoked by {}: {}",
-                        self.label,
-                        e.by.as_deref().unwrap_or("-"),
-                        e.reason.as_deref().unwrap_or("no reason given")
-                    );
-                    self.admin_action("revoke");
-                }
-                EventKind::Paused => {
-                    info!(
-                        "{}: paused by {}: no grants until resumed",
-                        self.label,
-                        e.by.as_deref().unwrap_or("-")
-                    );
-                    self.admin_action("pause");
-                }
-                EventKind::Resumed => {
-                    info!(
-                        "{}: resumed by {}: grants allowed again",
-                        self.label,
-                        e.by.as_deref().unwrap_or("-")
-                    );
-                    self.admin_action("resume");
-                }
-            }
-        }
-    }
-}
-
-impl ProviderActor {
-    fn admin_action(&self, action: &str) {
-        let l = provider_labels(&self.key);
-        self.metrics
-            .admin_actions
-            .with_label_values(&[l[0], l[1], l[2], action])
-            .inc();
-    }
-}
-
-/// A waiter's answer when its wait ends while it is still pending (it says why it waits).
-fn current_answer(
-    state: &ProviderState,
-    settings: &LeaseSettings,
-    call: &AcquireRequest,
-    now: Time,
-) -> Result<Answer, ServiceError> {
-    state
-        .answer_for(settings, &call.head_sha, now)
-        .ok_or(ServiceError::Lease(LeaseError::Conflict(
-            "the request is no longer known, retry".into(),
-        )))
 }
 
 impl Handler<Acquire> for ProviderActor {
@@ -420,13 +314,7 @@ impl Handler<Acquire> for ProviderActor {
         let mut events = Vec::new();
         let mut out = Vec::new();
         // A newer call from the same run supersedes its older parked one.
-        let superseded: Vec<Waiter> = {
-            let (same, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut self.parked)
-                .into_iter()
-                .partition(|w| w.call.head_sha == msg.call.head_sha);
-            self.parked = rest;
-            same
-        };
+        let superseded = self.parked.take_run(&msg.call.head_sha);
         let result = next.acquire(&self.settings, &msg.call, now, &mut events);
         for w in superseded {
             out.push(Outgoing::Lease(
@@ -436,7 +324,7 @@ impl Handler<Acquire> for ProviderActor {
         }
         match result {
             Ok(a) if a.request.status == Status::Pending && !msg.wait.is_zero() => {
-                self.parked.push(Waiter {
+                self.parked.park(Waiter {
                     call: msg.call,
                     deadline: now.plus(msg.wait),
                     reply: msg.reply,
@@ -559,7 +447,7 @@ impl Handler<Drain> for ProviderActor {
 
     fn handle(&mut self, _: Drain, ctx: &mut Context<Self>) {
         let now = Time::now();
-        for w in std::mem::take(&mut self.parked) {
+        for w in self.parked.take_all() {
             let _ = w
                 .reply
                 .send(current_answer(&self.state, &self.settings, &w.call, now));

@@ -15,6 +15,8 @@ use prometheus::{
     Registry, TextEncoder,
 };
 
+mod observe;
+
 use crate::domain::{ProviderKey, Time};
 
 /// The labels of every per-provider series, in this order.
