@@ -69,7 +69,7 @@ impl Waiters {
         // Callers that hung up are not asking any more (rule 6).
         self.forget_gone();
         let calls: Vec<AcquireRequest> = self.0.iter().map(|w| w.call.clone()).collect();
-        let (answers, _) = next.settle(settings, &calls, now, events);
+        let answers = next.settle(settings, &calls, now, events);
         let mut out = Vec::new();
         let mut still = Vec::with_capacity(self.0.len());
         for (w, answer) in std::mem::take(&mut self.0).into_iter().zip(answers) {
