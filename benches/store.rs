@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use mq_lease_service::store::{Op, Store};
+use mq_lease_service::store::{Op, RedbStore as Store};
 
 const RUN_FOR: Duration = Duration::from_secs(3);
 const RECORD_BYTES: usize = 500;

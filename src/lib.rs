@@ -1,17 +1,37 @@
 //! mq-lease-service: one lease per merge queue, the run with the most commits wins.
+//!
+//! # Layers
+//!
+//! Each layer imports only the ones below it (checked by `layers_tests`):
+//!
+//! | layer | may import |
+//! |---|---|
+//! | `main`, `startup` | everything (they wire the app) |
+//! | `routes`, `ui`, `access_log` | `service` (the facade and what it re-exports), `domain` (to parse input), `config`, `metrics` |
+//! | `service` | `actors`, `domain`, `store`, `health` |
+//! | `actors` | `store`, `metrics`, `health`, `config`, `domain` |
+//! | `store` | `domain` |
+//! | `metrics`, `health`, `config` | `domain` (`config` also `cli`) |
+//! | `domain` | nothing in the crate: pure rules, no I/O |
+//!
+//! Handlers never reach into `actors` or `store`: what they need (`ProviderSnapshot`,
+//! `ServiceError`, `Readiness`) is re-exported by `service`.
 
 pub mod access_log;
 pub mod actors;
 pub mod cli;
 pub mod config;
 pub mod domain;
+pub mod health;
 pub mod healthcheck;
 pub mod logging;
 pub mod metrics;
 pub mod openapi;
-pub mod record;
 pub mod routes;
 pub mod service;
 pub mod startup;
 pub mod store;
 pub mod ui;
+
+#[cfg(test)]
+mod layers_tests;

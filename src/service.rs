@@ -1,6 +1,5 @@
 //! `LeaseService`: the one door from HTTP handlers to the actors.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use actix::prelude::*;
@@ -10,47 +9,12 @@ use crate::actors::messages::{
     Acquire, Clear, Hangup, History, ListProviders, Lookup, Release, RevokeLease, SetPaused,
     Snapshot,
 };
-use crate::actors::{ProviderActor, ProviderSnapshot, RegistryActor};
-use crate::domain::{AcquireRequest, Answer, Event, HeadSha, LeaseError, Outcome, ProviderKey};
+use crate::actors::{ProviderActor, RegistryActor};
+/// What handlers see of the layers below, so routes import nothing past this facade.
+pub use crate::actors::{ProviderSnapshot, ServiceError};
+use crate::domain::{AcquireRequest, Answer, Event, HeadSha, Outcome, ProviderKey};
+pub use crate::health::Readiness;
 use crate::store::Store;
-
-/// What can go wrong between a handler and an answer.
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum ServiceError {
-    #[error(transparent)]
-    Lease(#[from] LeaseError),
-    #[error("no provider for {0}")]
-    UnknownProvider(String),
-    #[error("provider limit reached: this service serves at most {0} providers")]
-    TooManyProviders(usize),
-    #[error("state could not be saved: {0}")]
-    Unavailable(String),
-}
-
-/// `/readyz`: state loaded, and the last write (if any) did not fail.
-#[derive(Debug, Default)]
-pub struct Readiness {
-    loaded: AtomicBool,
-    store_failed: AtomicBool,
-}
-
-impl Readiness {
-    pub fn set_loaded(&self) {
-        self.loaded.store(true, Ordering::SeqCst);
-    }
-    pub fn store_failed(&self) {
-        self.store_failed.store(true, Ordering::SeqCst);
-    }
-    pub fn store_succeeded(&self) {
-        self.store_failed.store(false, Ordering::SeqCst);
-    }
-    pub fn is_loaded(&self) -> bool {
-        self.loaded.load(Ordering::SeqCst)
-    }
-    pub fn last_write_failed(&self) -> bool {
-        self.store_failed.load(Ordering::SeqCst)
-    }
-}
 
 /// Tells the provider when a parked caller's HTTP request ends (answered or dropped
 /// because the client went away), so no parked waiter outlives its caller.

@@ -1,7 +1,6 @@
 //! `Application::build(settings)`: open the store, load every provider, start the
 //! actors, then bind the port. Used by `main` and by the tests.
 
-use std::collections::VecDeque;
 use std::net::TcpListener;
 use std::sync::Arc;
 
@@ -16,12 +15,12 @@ use crate::actors::messages::Drain;
 use crate::actors::provider::ProviderInit;
 use crate::actors::RegistryActor;
 use crate::config::Settings;
-use crate::domain::ProviderKey;
+use crate::domain::Time;
+use crate::health::Readiness;
 use crate::metrics;
-use crate::record::{self, RecordError};
 use crate::routes::{self, auth};
-use crate::service::{LeaseService, Readiness};
-use crate::store::{Store, StoreError};
+use crate::service::LeaseService;
+use crate::store::{LoadError, RecordError, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -55,39 +54,46 @@ impl Application {
         let readiness = Arc::new(Readiness::default());
         let store = {
             let dir = settings.data_dir.clone();
-            web::block(move || Store::open(&dir))
+            web::block(move || Store::open_redb(&dir))
                 .await
                 .map_err(|_| StartupError::Blocking)??
         };
-        let loaded = {
+        let path = store.location();
+        let saved = {
             let store = store.clone();
-            web::block(move || store.load_all())
+            web::block(move || store.load_all(Time::now()))
                 .await
-                .map_err(|_| StartupError::Blocking)??
-        };
-        let path = store.path().display().to_string();
-        let mut providers = Vec::with_capacity(loaded.len());
-        for l in loaded {
-            let (key, stored) =
-                record::decode(&l.key, &l.record).map_err(|source| StartupError::Record {
-                    source,
-                    path: path.clone(),
-                })?;
-            let mut history = VecDeque::with_capacity(l.events.len());
-            for (seq, bytes) in &l.events {
-                let event = record::decode_event(&l.key, *seq, bytes).map_err(|source| {
-                    StartupError::Record {
+                .map_err(|_| StartupError::Blocking)?
+                .map_err(|e| match e {
+                    LoadError::Store(e) => StartupError::Store(e),
+                    LoadError::Record(source) => StartupError::Record {
                         source,
                         path: path.clone(),
-                    }
-                })?;
-                history.push_back(event);
-            }
-            let Some(lease) = settings.lease_settings_for(&key) else {
-                warn!("{key}: stored provider is no longer configured; kept on disk, not served");
+                    },
+                })?
+        };
+        let mut providers = Vec::with_capacity(saved.len());
+        for mut p in saved {
+            let Some(lease) = settings.lease_settings_for(&p.key) else {
+                warn!(
+                    "{}: stored provider is no longer configured; kept on disk, not served",
+                    p.key
+                );
                 continue;
             };
-            providers.push(resume(key, lease, stored, history, l.record));
+            if p.settings != lease {
+                info!(
+                    "{}: settings changed since the state was saved; the configuration applies",
+                    p.key
+                );
+                p.journal.settings_changed();
+            }
+            providers.push(ProviderInit {
+                key: p.key,
+                settings: lease,
+                state: p.state,
+                journal: p.journal,
+            });
         }
         info!("loaded {} provider(s) from {path}", providers.len());
 
@@ -176,28 +182,6 @@ impl Application {
             handle.stop(true).await;
         });
         self.server.await
-    }
-}
-
-fn resume(
-    key: ProviderKey,
-    lease: crate::domain::LeaseSettings,
-    stored: record::StoredProvider,
-    history: VecDeque<crate::domain::Event>,
-    persisted: Vec<u8>,
-) -> ProviderInit {
-    if stored.settings != lease {
-        info!("{key}: settings changed since the state was saved; the configuration applies");
-    }
-    let mut state = stored.state;
-    state.resume(crate::domain::Time::now());
-    ProviderInit {
-        key,
-        settings: lease,
-        state,
-        history,
-        next_event_seq: stored.next_event_seq,
-        persisted,
     }
 }
 

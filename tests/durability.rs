@@ -14,7 +14,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use common::{check_invariants, Api, Server};
 use futures_util::future::join_all;
-use mq_lease_service::store::{Op, Store};
+use mq_lease_service::store::{Op, RedbStore as Store};
 use serde_json::Value;
 
 const SHOP: &str = "acme/shop/main";
@@ -696,6 +696,85 @@ async fn a_corrupt_record_stops_startup_with_a_message_naming_the_provider_and_t
     assert!(!succeeded, "started on a corrupt store; output:\n{output}");
     assert!(output.contains("acme:shop:main"), "{output}");
     assert!(output.contains("leases.redb"), "{output}");
+}
+
+/// Writes `record` (and `events`, `seq json` per line) for acme:shop:main into a new store in `data`.
+async fn seed(data: &Path, record: &str, events: &str) {
+    let store = Store::open(data).unwrap();
+    let events = events
+        .lines()
+        .map(|line| {
+            let (seq, json) = line.split_once(' ').unwrap();
+            (seq.parse().unwrap(), json.as_bytes().to_vec())
+        })
+        .collect();
+    store
+        .commit_and_wait(vec![Op::Put {
+            key: "acme:shop:main".into(),
+            record: record.trim_end().as_bytes().to_vec(),
+            events,
+            keep_events_from: 0,
+        }])
+        .await
+        .unwrap();
+    store.shutdown();
+}
+
+const FIXTURE_V1: &str = include_str!("fixtures/provider-record-v1.json");
+const FIXTURE_V1_EVENTS: &str = include_str!("fixtures/provider-events-v1.txt");
+
+#[actix_web::test]
+async fn a_record_of_an_unknown_newer_schema_stops_startup_naming_the_provider_and_both_versions() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let newer = FIXTURE_V1.replacen("{\"version\":1,", "{\"version\":7,", 1);
+    assert_ne!(newer, FIXTURE_V1);
+    seed(&data, &newer, "").await;
+
+    let (succeeded, output) = run_to_exit(&data, tmp.path()).await;
+    assert!(!succeeded, "started on a newer record; output:\n{output}");
+    assert!(output.contains("acme:shop:main"), "{output}");
+    assert!(output.contains("schema version 7"), "{output}");
+    assert!(output.contains("reads version 1"), "{output}");
+}
+
+#[actix_web::test]
+async fn a_record_written_by_schema_1_serves_its_holder_queue_pause_and_history_after_start() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    seed(&data, FIXTURE_V1, FIXTURE_V1_EVENTS).await;
+
+    let server = Server::start(
+        &data,
+        tmp.path(),
+        &["--ttl", "10m", "--lease-timeout", "10m"],
+    )
+    .await;
+    let api = server.api();
+    let view = api.view(SHOP).await.unwrap();
+    check_invariants(&view).unwrap();
+    assert_eq!(view["acquired"]["request"]["head_sha"], "ddd4", "{view}");
+    assert_eq!(view["acquired"]["fencing_token"], 2, "{view}");
+    assert_eq!(view["paused"], true, "{view}");
+    let known: Vec<&str> = view["known"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["request"]["head_sha"].as_str().unwrap())
+        .collect();
+    assert_eq!(known, ["ccc3", "ddd4"], "{view}");
+    let events = api.events(SHOP).await.unwrap();
+    let kinds: Vec<&str> = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds.len(), 9, "{events}");
+    assert_eq!(kinds[0], "paused", "{events}");
+    // A finished run is still recognised: bbb2's round ended, it is told so again.
+    let again = api.acquire(SHOP, "bbb2", 2, None).await.unwrap();
+    assert_eq!(again.lease(), "completed", "{:?}", again.json);
 }
 
 #[actix_web::test]

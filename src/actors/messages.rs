@@ -7,8 +7,8 @@ use actix::prelude::*;
 use tokio::sync::oneshot;
 
 use super::provider::{ProviderActor, ProviderSnapshot};
+use super::ServiceError;
 use crate::domain::{AcquireRequest, Answer, Event, HeadSha, Outcome, ProviderKey};
-use crate::service::ServiceError;
 
 /// Where a provider sends its answer.
 pub type Reply<T> = oneshot::Sender<Result<T, ServiceError>>;

@@ -10,10 +10,11 @@ use log::info;
 
 use super::messages::{Drain, ListProviders, Lookup};
 use super::provider::{ProviderActor, ProviderInit};
+use super::ServiceError;
 use crate::config::Settings;
 use crate::domain::{ProviderKey, ProviderState, Time};
+use crate::health::Readiness;
 use crate::metrics::LeaseMetrics;
-use crate::service::{Readiness, ServiceError};
 use crate::store::Store;
 
 pub struct RegistryActor {
@@ -85,9 +86,7 @@ fn fresh(key: ProviderKey, settings: crate::domain::LeaseSettings) -> ProviderIn
         key,
         settings,
         state: ProviderState::new(Time::now()),
-        history: Default::default(),
-        next_event_seq: 0,
-        persisted: Vec::new(),
+        journal: crate::store::Journal::fresh(),
     }
 }
 

@@ -3,8 +3,7 @@
 use super::HeadSha;
 use super::{Priority, Request, Time};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EventKind {
     Registered,
     Granted,
@@ -43,27 +42,20 @@ impl EventKind {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Event {
     pub at: Time,
     pub kind: EventKind,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub head_sha: Option<HeadSha>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub priority: Option<Priority>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fencing_token: Option<u64>,
     /// For `granted`: milliseconds from the round's first registration to the grant.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub waited_ms: Option<u64>,
     /// For `released_success`: how many runs of the round the success covered.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub batch_size: Option<u64>,
     /// For admin actions: why (as the admin gave it).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     /// For admin actions: who asked (a user name, never a secret).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub by: Option<String>,
 }
 

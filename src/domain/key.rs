@@ -18,11 +18,11 @@ pub struct ProviderKey {
 }
 
 fn check(field: &'static str, value: &str, allow_slash: bool) -> Result<(), InvalidKey> {
-    let bad = value.is_empty()
-        || value.len() > 255
+    let bad = super::text::check(value).is_some()
+        || value.len() > super::text::MAX_CHARS
         || value
             .chars()
-            .any(|c| c == ':' || c.is_control() || (!allow_slash && c == '/'));
+            .any(|c| c == ':' || (!allow_slash && c == '/'));
     if bad {
         Err(InvalidKey { field })
     } else {

@@ -5,6 +5,7 @@ mod event;
 mod key;
 mod settings;
 mod state;
+mod text;
 mod types;
 mod waiting;
 

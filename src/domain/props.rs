@@ -176,7 +176,7 @@ impl World {
     }
 
     fn settle(&mut self, events: &mut Vec<Event>) {
-        let (answers, _) = self
+        let answers = self
             .state
             .settle(&self.settings, &self.parked, self.now, events);
         let mut keep = Vec::new();
@@ -187,6 +187,12 @@ impl World {
         }
         self.parked = keep;
     }
+}
+
+/// Housekeeping as the provider's timer runs it; returns the next deadline.
+fn housekeep(w: &mut World, now: Time, events: &mut Vec<Event>) -> Option<Time> {
+    w.state.housekeep(&w.settings, now, events);
+    w.state.next_deadline(&w.settings, now)
 }
 
 proptest! {
@@ -249,12 +255,13 @@ proptest! {
         let deadline = w.last_call.max(w.now).plus(quiet);
         let mut events = Vec::new();
         // Drive the provider's own timer as the actor would, never past the deadline.
-        let mut next = w.state.tick(&w.settings, w.now, &mut events);
+        let start = w.now;
+        let mut next = housekeep(&mut w, start, &mut events);
         while let Some(t) = next.filter(|t| *t <= deadline) {
-            next = w.state.tick(&w.settings, t.max(w.now), &mut events);
+            next = housekeep(&mut w, t.max(start), &mut events);
             if next == Some(t) { break; }
         }
-        w.state.tick(&w.settings, deadline, &mut events);
+        w.state.housekeep(&w.settings, deadline, &mut events);
         prop_assert!(w.state.is_idle(), "not idle {:?} after the last call: {:?}", quiet, w.state);
     }
 }

@@ -70,8 +70,10 @@ impl Queue {
             .release(&sha(s), outcome, None, now, &mut self.events)
             .map(|a| a.request.status)
     }
+    /// Housekeeping as the provider's timer runs it; returns the next deadline.
     fn tick(&mut self, now: Time) -> Option<Time> {
-        self.state.tick(&self.settings, now, &mut self.events)
+        self.state.housekeep(&self.settings, now, &mut self.events);
+        self.state.next_deadline(&self.settings, now)
     }
     fn kinds(&self) -> Vec<EventKind> {
         self.events.iter().map(|e| e.kind).collect()
@@ -484,12 +486,11 @@ fn revoking_an_undelivered_grant_puts_the_run_back_to_pending() {
 fn resume_after_a_restart_gives_every_run_a_fresh_ttl() {
     let mut q = Queue::new();
     q.acquire("a", 1, at(0)).unwrap();
-    let json = serde_json::to_string(&q.state).unwrap();
-    let mut loaded: ProviderState = serde_json::from_str(&json).unwrap();
+    let mut loaded: ProviderState = crate::store::record::round_trip(&q.state);
     loaded.resume(at(1000));
-    loaded.tick(&settings(), at(1001), &mut Vec::new());
+    loaded.housekeep(&settings(), at(1001), &mut Vec::new());
     assert_eq!(loaded.requests.len(), 1);
-    loaded.tick(&settings(), at(1030), &mut Vec::new());
+    loaded.housekeep(&settings(), at(1030), &mut Vec::new());
     assert!(loaded.is_idle());
 }
 

@@ -4,6 +4,8 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use super::text::{self, TextProblem};
+
 /// Why a request value was refused; `field` names the JSON field.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{field}: {message}")]
@@ -69,20 +71,15 @@ pub struct HeadSha(Arc<str>);
 
 impl HeadSha {
     pub fn parse(raw: &str) -> Result<Self, InvalidValue> {
-        let n = raw.chars().count();
-        if n == 0 || n > 255 {
-            return Err(InvalidValue {
-                field: "head_sha",
-                message: "must be 1-255 characters",
-            });
-        }
-        if raw.chars().any(char::is_control) {
-            return Err(InvalidValue {
-                field: "head_sha",
-                message: "must not contain control characters",
-            });
-        }
-        Ok(Self(raw.into()))
+        let message = match text::check(raw) {
+            None => return Ok(Self(raw.into())),
+            Some(TextProblem::Empty | TextProblem::TooLong) => "must be 1-255 characters",
+            Some(TextProblem::ControlCharacter) => "must not contain control characters",
+        };
+        Err(InvalidValue {
+            field: "head_sha",
+            message,
+        })
     }
     pub fn as_str(&self) -> &str {
         &self.0
@@ -103,22 +100,16 @@ pub struct HeadRef(Arc<str>);
 impl HeadRef {
     /// An empty string means "no head_ref" (older clients send `""`).
     pub fn parse(raw: &str) -> Result<Option<Self>, InvalidValue> {
-        if raw.is_empty() {
-            return Ok(None);
-        }
-        if raw.chars().count() > 255 {
-            return Err(InvalidValue {
-                field: "head_ref",
-                message: "must be at most 255 characters",
-            });
-        }
-        if raw.chars().any(char::is_control) {
-            return Err(InvalidValue {
-                field: "head_ref",
-                message: "must not contain control characters",
-            });
-        }
-        Ok(Some(Self(raw.into())))
+        let message = match text::check(raw) {
+            None => return Ok(Some(Self(raw.into()))),
+            Some(TextProblem::Empty) => return Ok(None),
+            Some(TextProblem::TooLong) => "must be at most 255 characters",
+            Some(TextProblem::ControlCharacter) => "must not contain control characters",
+        };
+        Err(InvalidValue {
+            field: "head_ref",
+            message,
+        })
     }
     pub fn as_str(&self) -> &str {
         &self.0

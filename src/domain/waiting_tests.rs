@@ -335,16 +335,15 @@ fn first_and_last_seen_are_kept_and_last_seen_survives_a_saved_change_and_a_rest
     assert_eq!((a.registered_at, a.last_seen), (at(0), at(20)));
     // A change is saved: the stamp goes into the record.
     q.state.stamp_seen();
-    let bytes = serde_json::to_vec(&q.state).unwrap();
-    let mut loaded: ProviderState = serde_json::from_slice(&bytes).unwrap();
+    let mut loaded: ProviderState = crate::store::record::round_trip(&q.state);
     loaded.resume(at(500));
     let a = &loaded.requests[0];
     assert_eq!((a.registered_at, a.last_seen), (at(0), at(20)));
     // The restart still gives the run a full TTL from the moment it came back.
     let mut events = Vec::new();
-    loaded.tick(&q.settings, at(510), &mut events);
+    loaded.housekeep(&q.settings, at(510), &mut events);
     assert_eq!(loaded.requests.len(), 1, "not evicted for the downtime");
-    loaded.tick(&q.settings, at(530), &mut events);
+    loaded.housekeep(&q.settings, at(530), &mut events);
     assert!(
         loaded.requests.is_empty(),
         "evicted a ttl after the restart"
@@ -384,13 +383,13 @@ fn the_shown_lease_expiry_follows_the_saved_sign_of_life_and_is_never_late() {
     // Not saved yet: the shown expiry is the earlier one, the real deadline is later.
     assert_eq!(q.state.lease_expires_at(&q.settings), Some(at(600)));
     let mut events = Vec::new();
-    q.state.tick(&q.settings, at(600), &mut events);
+    q.state.housekeep(&q.settings, at(600), &mut events);
     assert!(
         !events.iter().any(|e| e.kind == EventKind::LeaseExpired),
         "the lease has not really expired"
     );
     q.acquire("c", 3, at(100));
     assert_eq!(q.state.lease_expires_at(&q.settings), Some(at(700)));
-    q.state.tick(&q.settings, at(700), &mut events);
+    q.state.housekeep(&q.settings, at(700), &mut events);
     assert!(events.iter().any(|e| e.kind == EventKind::LeaseExpired));
 }

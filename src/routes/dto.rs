@@ -5,8 +5,8 @@ use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{json, Value};
 
-use crate::actors::ProviderSnapshot;
 use crate::domain::{Answer, Event, HolderInfo, Time, Waiting};
+use crate::service::ProviderSnapshot;
 
 #[derive(Debug, Deserialize)]
 pub struct AcquireBody {

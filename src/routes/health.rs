@@ -1,9 +1,12 @@
-//! Liveness and readiness.
+//! Liveness, readiness and the metrics scrape (which checks readiness as `/readyz` does).
 
+use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpResponse};
 use serde_json::json;
 
 use super::schema;
+use super::error::ApiError;
+use crate::metrics::Metrics;
 use crate::service::{LeaseService, Readiness};
 
 /// Liveness: 200 while the process serves. Open without credentials.
@@ -48,4 +51,35 @@ pub async fn ready(
         Some(reason) => HttpResponse::ServiceUnavailable()
             .json(json!({ "status": "not ready", "error": reason })),
     }
+}
+
+/// `GET /metrics`. Readiness is checked here as `/readyz` does, so `mq_lease_ready` is
+/// right at scrape time; a failing store probe counts as a store error.
+pub async fn metrics(
+    metrics: web::Data<Metrics>,
+    service: web::Data<LeaseService>,
+    readiness: web::Data<Readiness>,
+) -> Result<HttpResponse, ApiError> {
+    let store_ok = service.store_ok().await;
+    if !store_ok {
+        metrics
+            .lease
+            .store_errors
+            .with_label_values(&["probe"])
+            .inc();
+    }
+    let ready = readiness.is_loaded() && store_ok && !readiness.last_write_failed();
+    metrics.set_ready(ready);
+    let text = metrics.render().map_err(|e| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("metrics could not be rendered: {e}"),
+        )
+    })?;
+    Ok(HttpResponse::Ok()
+        .insert_header((
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        ))
+        .body(text))
 }

@@ -23,7 +23,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(get_only("/k8s/liveness", web::get().to(health::live)))
         .service(get_only("/readyz", web::get().to(health::ready)))
         .service(get_only("/k8s/readiness", web::get().to(health::ready)))
-        .service(get_only("/metrics", web::get().to(crate::metrics::serve)))
+        .service(get_only("/metrics", web::get().to(health::metrics)))
         .service(get_only(
             "/openapi.json",
             web::get().to(crate::openapi::openapi_json),

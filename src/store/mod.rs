@@ -1,39 +1,32 @@
-//! Bytes on disk: one redb file under the data directory, written by one thread with group commit.
+//! Persistence: everything about saving providers and loading them back.
 //!
-//! The store knows keys and bytes only; callers serialize. Each provider has one record
-//! (`providers: key -> bytes`) and an append-only event log (`events: (key, seq) -> bytes`) that the
-//! caller trims with `keep_events_from`.
+//! - [`record`]: the versioned on-disk record, its own DTO with explicit mapping to and from the
+//!   domain types (the domain carries no serde for storage, so renaming a domain field cannot change
+//!   the format on disk).
+//! - [`Journal`]: one provider's event numbering, the trimming of its history and whether its
+//!   current state is what the store holds (so a change that alters nothing saved costs no write).
+//! - [`Store`]: the seam the actors call — [`Store::load_all`], [`Store::commit`], [`Store::probe`] —
+//!   with one implementation per backend side by side ([`redb::RedbStore`] today).
 //!
-//! Every write goes through [`Store::commit`], which queues the ops for the writer thread and returns at
-//! once. The writer applies whatever is queued in one transaction, commits it durably
-//! (`Durability::Immediate`: fsync) and then answers each receiver. So an async thread never waits on
-//! fsync, ops reach disk in the order they were queued, and an answer `Ok(())` means "on disk".
-//!
-//! The queue is unbounded on purpose: `commit` must never block an actor. The bound comes from the callers,
-//! since each provider awaits its commit before making the next change.
+//! A backend knows keys, records and events as bytes ([`Op`], [`Loaded`]); it never sees a rule.
 
 mod error;
-mod writer;
+mod journal;
+pub mod record;
+pub mod redb;
 
-#[cfg(test)]
-mod tests;
-
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{self, Sender};
-use std::sync::{Arc, Mutex, PoisonError};
-use std::thread::JoinHandle;
+use std::path::Path;
 
 use tokio::sync::oneshot;
 
+pub use self::redb::RedbStore;
+use crate::domain::{LeaseSettings, ProviderKey, ProviderState, Time};
 pub use error::StoreError;
-use writer::{Job, Writer};
+pub use journal::Journal;
+pub use record::{RecordError, HISTORY_CAPACITY, SCHEMA_VERSION};
 
-/// File name of the database inside the data directory.
-pub const FILE_NAME: &str = "leases.redb";
-
-/// One change. The ops of one [`Store::commit`] call, and of every call batched with it, land in a single
-/// transaction, applied in order.
+/// One change. The ops of one [`Store::commit`] call, and of every call batched with it, land in a
+/// single transaction, applied in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Op {
     /// Replace the provider's record; append `events` (seq, bytes) and drop that provider's events with
@@ -48,7 +41,7 @@ pub enum Op {
     Delete { key: String },
 }
 
-/// One provider as stored: its record and its events, ascending by seq.
+/// One provider as a backend stores it: its record and its events, ascending by seq.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Loaded {
     pub key: String,
@@ -56,168 +49,76 @@ pub struct Loaded {
     pub events: Vec<(u64, Vec<u8>)>,
 }
 
-/// Handle to the store. Cheap to clone; the writer thread stops once the last clone is dropped (or on
-/// [`Store::shutdown`]), after finishing the ops already queued.
-#[derive(Clone)]
-pub struct Store {
-    inner: Arc<Inner>,
+/// One provider as loaded at start: decoded, its runtime times resumed.
+#[derive(Debug)]
+pub struct SavedProvider {
+    pub key: ProviderKey,
+    /// The settings the state was saved under (informative: the configuration wins).
+    pub settings: LeaseSettings,
+    pub state: ProviderState,
+    pub journal: Journal,
 }
 
-struct Inner {
-    path: PathBuf,
-    /// `None` after shutdown: new jobs are answered `Closed`.
-    jobs: Mutex<Option<Sender<Job>>>,
-    writer: Mutex<Option<JoinHandle<()>>>,
-    commits: Arc<AtomicU64>,
+/// Why loading at start failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Record(#[from] RecordError),
+}
+
+/// The seam between the actors and the disk. Cheap to clone.
+#[derive(Clone, Debug)]
+pub enum Store {
+    Redb(RedbStore),
 }
 
 impl Store {
-    /// Opens (or creates) `<dir>/leases.redb`, creating `dir` if needed, and starts the writer thread.
-    ///
-    /// Fails with [`StoreError::Locked`] if the file is already open, whether by another process or by
-    /// another `Store` in this one (redb holds an exclusive `flock` on the file while it is open).
-    pub fn open(dir: &Path) -> Result<Store, StoreError> {
-        std::fs::create_dir_all(dir).map_err(|e| StoreError::CreateDir {
-            path: dir.to_path_buf(),
-            error: Arc::new(e),
-        })?;
-        let path = dir.join(FILE_NAME);
-        let db = redb::Database::create(&path).map_err(|e| match e {
-            redb::DatabaseError::DatabaseAlreadyOpen => StoreError::Locked { path: path.clone() },
-            other => StoreError::Open {
-                path: path.clone(),
-                error: Arc::new(other),
-            },
-        })?;
-        let found = writer::prepare(&db)?;
-        if found != writer::LAYOUT_VERSION {
-            return Err(StoreError::Layout {
-                path,
-                found,
-                expected: writer::LAYOUT_VERSION,
-            });
+    /// Opens (or creates) the redb file in `dir`; see [`RedbStore::open`].
+    pub fn open_redb(dir: &Path) -> Result<Store, StoreError> {
+        RedbStore::open(dir).map(Store::Redb)
+    }
+
+    /// Where the data lives, for messages.
+    pub fn location(&self) -> String {
+        match self {
+            Store::Redb(s) => s.path().display().to_string(),
         }
-
-        let commits = Arc::new(AtomicU64::new(0));
-        let (tx, rx) = mpsc::channel();
-        let worker = Writer::new(db, rx, Arc::clone(&commits));
-        let handle = std::thread::Builder::new()
-            .name("store-writer".into())
-            .spawn(move || worker.run())
-            .map_err(|e| StoreError::Spawn { error: Arc::new(e) })?;
-        log::info!("store opened at {}", path.display());
-        Ok(Store {
-            inner: Arc::new(Inner {
-                path,
-                jobs: Mutex::new(Some(tx)),
-                writer: Mutex::new(Some(handle)),
-                commits,
-            }),
-        })
     }
 
-    /// The database file, for messages.
-    pub fn path(&self) -> &Path {
-        &self.inner.path
+    /// Every stored provider, decoded, with its runtime times resumed at `now`, in key order.
+    /// Blocks the calling thread: meant for startup (`web::block`).
+    pub fn load_all(&self, now: Time) -> Result<Vec<SavedProvider>, LoadError> {
+        let loaded = match self {
+            Store::Redb(s) => s.load_all()?,
+        };
+        let mut providers = Vec::with_capacity(loaded.len());
+        for l in loaded {
+            providers.push(record::load(&l, now)?);
+        }
+        Ok(providers)
     }
 
-    /// Every stored provider with its events (ascending by seq), in key order.
-    ///
-    /// Blocks the calling thread until the writer has served it (after anything queued before it);
-    /// meant for startup. It uses a std channel, so it is safe to call inside an async `main`.
-    pub fn load_all(&self) -> Result<Vec<Loaded>, StoreError> {
-        let (reply, answer) = mpsc::sync_channel(1);
-        self.inner.send(Job::LoadAll { reply });
-        answer.recv().unwrap_or(Err(StoreError::Closed))
+    /// Queues a batch (see [`Journal::prepare`]) and returns at once; the receiver yields `Ok(())` only
+    /// once all of it is durably stored, or the error that made the whole batch fail.
+    pub fn commit(&self, batch: Vec<Op>) -> oneshot::Receiver<Result<(), StoreError>> {
+        match self {
+            Store::Redb(s) => s.commit(batch),
+        }
     }
 
-    /// Queues `ops` for the writer and returns at once. The receiver yields `Ok(())` only after the ops are
-    /// durably committed, or the error that made their whole batch fail (nothing of it was applied).
-    /// If the writer is gone the answer is `Err(StoreError::Closed)`; a receive error (`RecvError`) also
-    /// means the writer went away mid-batch and converts into `StoreError::Closed` with `?`/`From`.
-    pub fn commit(&self, ops: Vec<Op>) -> oneshot::Receiver<Result<(), StoreError>> {
-        let (reply, answer) = oneshot::channel();
-        self.inner.send(Job::Commit { ops, reply });
-        answer
-    }
-
-    /// [`Store::commit`] and wait for the answer, for callers that simply await.
-    pub async fn commit_and_wait(&self, ops: Vec<Op>) -> Result<(), StoreError> {
-        self.commit(ops).await?
-    }
-
-    /// Checks that the writer is alive and the file answers: a read transaction normally (no fsync),
-    /// a small durable write if the last write failed. For `/readyz`.
+    /// A small check that the store answers, for `/readyz`.
     pub async fn probe(&self) -> Result<(), StoreError> {
-        let (reply, answer) = oneshot::channel();
-        self.inner.send(Job::Probe { reply });
-        answer.await?
+        match self {
+            Store::Redb(s) => s.probe().await,
+        }
     }
 
-    /// Number of write transactions the writer has committed since open (batches, and probe writes after
-    /// a failure). Group commit makes it lower than the number of `commit` calls when they arrive together.
-    pub fn commits(&self) -> u64 {
-        self.inner.commits.load(Ordering::Relaxed)
-    }
-
-    /// Stops taking jobs, lets the writer finish what is queued, and waits for it; the file is unlocked
-    /// afterwards. Later calls on any clone answer `Closed`. Blocks the calling thread for at most one
-    /// batch: call it from `main` (or `spawn_blocking`), not from an actor. Dropping the last clone does
-    /// the same.
+    /// Finishes what is queued and releases the store (blocks: call from `main`).
     pub fn shutdown(&self) {
-        self.inner.shutdown();
-    }
-
-    #[cfg(test)]
-    fn send_test_job(&self, job: Job) {
-        self.inner.send(job);
-    }
-}
-
-impl Inner {
-    fn send(&self, job: Job) {
-        let jobs = self.jobs.lock().unwrap_or_else(PoisonError::into_inner);
-        match jobs.as_ref() {
-            Some(tx) => {
-                if let Err(mpsc::SendError(job)) = tx.send(job) {
-                    job.close();
-                }
-            }
-            None => job.close(),
+        match self {
+            Store::Redb(s) => s.shutdown(),
         }
-    }
-
-    fn shutdown(&self) {
-        // Dropping the only sender lets the writer drain the queue and return.
-        drop(
-            self.jobs
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .take(),
-        );
-        let handle = self
-            .writer
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        if let Some(handle) = handle {
-            if handle.join().is_err() {
-                log::error!("store writer thread panicked");
-            }
-        }
-    }
-}
-
-impl Drop for Inner {
-    fn drop(&mut self) {
-        self.shutdown();
-    }
-}
-
-impl std::fmt::Debug for Store {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store")
-            .field("path", &self.inner.path)
-            .finish()
     }
 }

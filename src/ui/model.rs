@@ -10,8 +10,8 @@ use std::time::Duration;
 use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
 use serde_json::Value;
 
-use crate::actors::ProviderSnapshot;
 use crate::domain::{ProviderKey, Request, Status, Time};
+use crate::service::ProviderSnapshot;
 
 /// Characters escaped in one path segment of a link (everything but unreserved ones).
 const SEGMENT: &AsciiSet = &CONTROLS

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use redb::{Database, Durability, ReadableTable, TableDefinition};
 use tokio::sync::oneshot;
 
-use super::{Loaded, Op, StoreError};
+use crate::store::{Loaded, Op, StoreError};
 
 /// provider key (`owner:repo:base_ref`) -> the caller's serialized record.
 pub(crate) const PROVIDERS: TableDefinition<&str, &[u8]> = TableDefinition::new("providers");
@@ -109,7 +109,7 @@ impl Writer {
                 Some(job) => job,
                 None => match self.jobs.recv() {
                     Ok(job) => job,
-                    Err(_) => return, // every Store clone is gone and the queue is drained
+                    Err(_) => return, // every RedbStore clone is gone and the queue is drained
                 },
             };
             match job {

@@ -1,6 +1,6 @@
 //! Prometheus metrics on one registry (no global): HTTP figures recorded by the
 //! middleware in [`crate::access_log`], the lease figures kept by the provider actors,
-//! build info, readiness and (on Linux) the process collector. `GET /metrics` renders it.
+//! build info, readiness and (on Linux) the process collector. `GET /metrics` (in [`crate::routes::health`]) renders it.
 //!
 //! Per-provider series carry `owner`, `repo` and `base_ref` labels, so `sum by (repo)`
 //! works. HTTP series carry `method`, `route` (the route pattern, never the raw path)
@@ -8,9 +8,6 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use actix_web::http::header;
-use actix_web::http::StatusCode;
-use actix_web::{web, HttpResponse};
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::MetricFamily;
 use prometheus::{
@@ -18,9 +15,9 @@ use prometheus::{
     Registry, TextEncoder,
 };
 
+mod observe;
+
 use crate::domain::{ProviderKey, Time};
-use crate::routes::error::ApiError;
-use crate::service::{LeaseService, Readiness};
 
 /// The labels of every per-provider series, in this order.
 pub const PROVIDER_LABELS: [&str; 3] = ["owner", "repo", "base_ref"];
@@ -362,40 +359,14 @@ impl Metrics {
     }
 
     /// The Prometheus text format of every series.
+    /// `mq_lease_ready`, as just checked.
+    pub fn set_ready(&self, ready: bool) {
+        self.ready.set(i64::from(ready));
+    }
+
     pub fn render(&self) -> Result<String, prometheus::Error> {
         let mut buffer = Vec::new();
         TextEncoder::new().encode(&self.registry.gather(), &mut buffer)?;
         Ok(String::from_utf8_lossy(&buffer).into_owned())
     }
-}
-
-/// `GET /metrics`. Readiness is checked here as `/readyz` does, so `mq_lease_ready` is
-/// right at scrape time; a failing store probe counts as a store error.
-pub async fn serve(
-    metrics: web::Data<Metrics>,
-    service: web::Data<LeaseService>,
-    readiness: web::Data<Readiness>,
-) -> Result<HttpResponse, ApiError> {
-    let store_ok = service.store_ok().await;
-    if !store_ok {
-        metrics
-            .lease
-            .store_errors
-            .with_label_values(&["probe"])
-            .inc();
-    }
-    let ready = readiness.is_loaded() && store_ok && !readiness.last_write_failed();
-    metrics.ready.set(i64::from(ready));
-    let text = metrics.render().map_err(|e| {
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("metrics could not be rendered: {e}"),
-        )
-    })?;
-    Ok(HttpResponse::Ok()
-        .insert_header((
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        ))
-        .body(text))
 }

@@ -29,19 +29,19 @@ fn delete(key: &str) -> Op {
 }
 
 /// Commits outside any runtime and waits for the answer.
-fn commit_now(store: &Store, ops: Vec<Op>) -> Result<(), StoreError> {
+fn commit_now(store: &RedbStore, ops: Vec<Op>) -> Result<(), StoreError> {
     store.commit(ops).blocking_recv()?
 }
 
-fn reopen(dir: &Path) -> Store {
-    Store::open(dir).expect("reopen")
+fn reopen(dir: &Path) -> RedbStore {
+    RedbStore::open(dir).expect("reopen")
 }
 
 #[test]
 fn load_all_on_an_empty_new_store_is_empty() {
     let dir = tempfile::tempdir().unwrap();
 
-    let store = Store::open(&dir.path().join("not/yet/there")).unwrap();
+    let store = RedbStore::open(&dir.path().join("not/yet/there")).unwrap();
 
     assert_eq!(store.load_all().unwrap(), Vec::new());
     assert!(store.path().ends_with("not/yet/there/leases.redb"));
@@ -51,7 +51,7 @@ fn load_all_on_an_empty_new_store_is_empty() {
 #[test]
 fn a_committed_put_is_there_after_drop_and_reopen() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let store = RedbStore::open(dir.path()).unwrap();
 
     commit_now(
         &store,
@@ -74,7 +74,7 @@ fn a_committed_put_is_there_after_drop_and_reopen() {
 #[test]
 fn delete_removes_the_record_and_its_events_durably() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let store = RedbStore::open(dir.path()).unwrap();
     commit_now(
         &store,
         vec![
@@ -108,7 +108,7 @@ fn delete_removes_the_record_and_its_events_durably() {
 #[test]
 fn events_are_appended_returned_in_seq_order_and_trimmed_by_keep_events_from() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let store = RedbStore::open(dir.path()).unwrap();
 
     // seq 10 sorts after 9 even though "10" < "9" as text; 2 arrives in a later commit than 3
     commit_now(
@@ -152,7 +152,7 @@ fn events_are_appended_returned_in_seq_order_and_trimmed_by_keep_events_from() {
 #[test]
 fn ops_inside_one_commit_apply_in_order() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let store = RedbStore::open(dir.path()).unwrap();
 
     commit_now(
         &store,
@@ -176,7 +176,7 @@ fn many_commits_from_many_threads_all_succeed_and_the_last_op_per_key_wins() {
     const THREADS: usize = 16;
     const PER_THREAD: usize = 50;
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let store = RedbStore::open(dir.path()).unwrap();
     let before = store.commits();
 
     // each thread queues all its puts without waiting, then waits for all answers
@@ -216,7 +216,7 @@ fn many_commits_from_many_threads_all_succeed_and_the_last_op_per_key_wins() {
 async fn many_commits_from_many_tasks_all_succeed() {
     const TASKS: usize = 64;
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let store = RedbStore::open(dir.path()).unwrap();
 
     let tasks: Vec<_> = (0..TASKS)
         .map(|t| {
@@ -243,7 +243,7 @@ async fn many_commits_from_many_tasks_all_succeed() {
 fn commits_queued_together_share_one_transaction() {
     const N: usize = 100;
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let store = RedbStore::open(dir.path()).unwrap();
     let before = store.commits();
     // hold the writer so the commits pile up, as they do behind a slow fsync
     let (release, hold) = mpsc::channel();
@@ -266,7 +266,7 @@ fn commits_queued_together_share_one_transaction() {
 #[test]
 fn a_failed_commit_fails_every_op_in_its_batch_and_applies_none() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let store = RedbStore::open(dir.path()).unwrap();
     commit_now(&store, vec![put("a:a:a", b"old")]).unwrap();
     store.send_test_job(Job::FailNextCommit);
     let (release, hold) = mpsc::channel();
@@ -305,9 +305,9 @@ fn a_failed_commit_fails_every_op_in_its_batch_and_applies_none() {
 #[test]
 fn a_second_open_of_the_same_directory_is_refused_as_locked() {
     let dir = tempfile::tempdir().unwrap();
-    let first = Store::open(dir.path()).unwrap();
+    let first = RedbStore::open(dir.path()).unwrap();
 
-    let second = Store::open(dir.path());
+    let second = RedbStore::open(dir.path());
 
     let err = second.unwrap_err();
     assert!(
@@ -330,13 +330,13 @@ const CHILD_DIR: &str = "MQ_STORE_TEST_CHILD_DIR";
 #[test]
 fn a_second_process_on_the_same_directory_is_refused_as_locked() {
     let dir = tempfile::tempdir().unwrap();
-    let _first = Store::open(dir.path()).unwrap();
+    let _first = RedbStore::open(dir.path()).unwrap();
 
     // run this test binary again, only the child test, pointed at the same directory
     let output = std::process::Command::new(std::env::current_exe().unwrap())
         .args([
             "--exact",
-            "store::tests::second_process_open_child",
+            "store::redb::tests::second_process_open_child",
             "--ignored",
             "--nocapture",
             "--test-threads=1",
@@ -356,7 +356,7 @@ fn second_process_open_child() {
     let Some(dir) = std::env::var_os(CHILD_DIR) else {
         return;
     };
-    match Store::open(Path::new(&dir)) {
+    match RedbStore::open(Path::new(&dir)) {
         Err(StoreError::Locked { .. }) => println!("child saw: Locked"),
         Err(other) => panic!("child saw another error: {other}"),
         Ok(_) => panic!("child opened a locked store"),
@@ -366,11 +366,11 @@ fn second_process_open_child() {
 #[test]
 fn after_shutdown_the_directory_opens_again_and_the_old_handle_answers_closed() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let store = RedbStore::open(dir.path()).unwrap();
     let queued = store.commit(vec![put("o:r:b", b"queued")]);
 
     store.shutdown();
-    let reopened = Store::open(dir.path()).unwrap();
+    let reopened = RedbStore::open(dir.path()).unwrap();
 
     // what was queued before shutdown was still written
     queued.blocking_recv().unwrap().unwrap();
@@ -385,7 +385,7 @@ fn after_shutdown_the_directory_opens_again_and_the_old_handle_answers_closed() 
 #[test]
 fn a_writer_that_panicked_answers_closed_instead_of_hanging() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let store = RedbStore::open(dir.path()).unwrap();
     let (release, hold) = mpsc::channel();
     store.send_test_job(Job::Pause(hold));
     store.send_test_job(Job::Panic);
@@ -413,7 +413,7 @@ fn a_writer_that_panicked_answers_closed_instead_of_hanging() {
 #[tokio::test]
 async fn probe_answers_ok_on_a_healthy_store() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let store = RedbStore::open(dir.path()).unwrap();
     let before = store.commits();
 
     store.probe().await.unwrap();
@@ -425,7 +425,7 @@ async fn probe_answers_ok_on_a_healthy_store() {
 #[test]
 fn an_empty_commit_answers_ok_without_a_transaction() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let store = RedbStore::open(dir.path()).unwrap();
     let before = store.commits();
 
     commit_now(&store, vec![]).unwrap();
@@ -436,6 +436,6 @@ fn an_empty_commit_answers_ok_without_a_transaction() {
 #[test]
 fn store_errors_are_send_sync_and_the_store_is_too() {
     fn assert_send_sync<T: Send + Sync + 'static>() {}
-    assert_send_sync::<Store>();
+    assert_send_sync::<RedbStore>();
     assert_send_sync::<StoreError>();
 }

@@ -1,0 +1,16 @@
+//! `ServiceError`: what can go wrong between a caller of the actors and its answer.
+
+use crate::domain::LeaseError;
+
+/// What can go wrong between a handler and an answer.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ServiceError {
+    #[error(transparent)]
+    Lease(#[from] LeaseError),
+    #[error("no provider for {0}")]
+    UnknownProvider(String),
+    #[error("provider limit reached: this service serves at most {0} providers")]
+    TooManyProviders(usize),
+    #[error("state could not be saved: {0}")]
+    Unavailable(String),
+}

@@ -1,0 +1,308 @@
+//! `ProviderActor`: owns one merge queue's lease state, its parked long-poll callers and
+//! its timer. Every change is computed on a copy by the pure rules, saved, and only then
+//! made current and answered.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use log::{info, warn};
+
+use super::messages::{
+    Acquire, Clear, Drain, Hangup, History, Release, Reply, Revoke, RevokeLease, SetPaused,
+    Snapshot,
+};
+use super::waiter::{current_answer, Waiter, Waiters};
+use super::ServiceError;
+use crate::domain::{Answer, Event, LeaseSettings, ProviderKey, ProviderState, Status, Time};
+use crate::health::Readiness;
+use crate::metrics::{provider_labels, LeaseMetrics};
+use crate::store::{Journal, Store, StoreError};
+
+mod handlers;
+
+/// What the views need of a provider.
+#[derive(Debug, Clone)]
+pub struct ProviderSnapshot {
+    pub key: ProviderKey,
+    pub settings: LeaseSettings,
+    pub state: ProviderState,
+    /// Long-poll callers currently held open.
+    pub waiting: usize,
+}
+
+/// An answer to send once the change that produced it is on disk.
+enum Outgoing {
+    Lease(Reply<Answer>, Result<Answer, ServiceError>),
+    View(Reply<ProviderSnapshot>),
+}
+
+impl Outgoing {
+    /// The change was not saved: the caller gets `error` instead of its answer.
+    fn refuse(self, error: ServiceError) {
+        // A caller that has gone cannot be told; nothing else to do.
+        match self {
+            Outgoing::Lease(reply, _) => drop(reply.send(Err(error))),
+            Outgoing::View(reply) => drop(reply.send(Err(error))),
+        }
+    }
+}
+
+/// Everything a provider starts from: fresh, or as loaded from the store.
+pub struct ProviderInit {
+    pub key: ProviderKey,
+    pub settings: LeaseSettings,
+    pub state: ProviderState,
+    /// Event numbering, history and whether `state` is what the store holds.
+    pub journal: Journal,
+}
+
+pub struct ProviderActor {
+    key: ProviderKey,
+    label: String,
+    settings: LeaseSettings,
+    state: ProviderState,
+    journal: Journal,
+    parked: Waiters,
+    timer: Option<SpawnHandle>,
+    store: Store,
+    metrics: LeaseMetrics,
+    readiness: Arc<Readiness>,
+}
+
+impl Actor for ProviderActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        // Mailbox capacity: the HTTP workers use `send`, which waits when it is full.
+        ctx.set_mailbox_capacity(4096);
+        self.publish_gauges();
+        self.rearm(ctx, Time::now());
+    }
+
+    fn stopped(&mut self, _: &mut Self::Context) {
+        self.metrics.forget(&self.key);
+    }
+}
+
+impl ProviderActor {
+    pub fn new(
+        init: ProviderInit,
+        store: Store,
+        metrics: LeaseMetrics,
+        readiness: Arc<Readiness>,
+    ) -> Self {
+        Self {
+            label: init.key.to_string(),
+            key: init.key,
+            settings: init.settings,
+            state: init.state,
+            journal: init.journal,
+            parked: Waiters::default(),
+            timer: None,
+            store,
+            metrics,
+            readiness,
+        }
+    }
+
+    fn snapshot(&self, state: &ProviderState) -> ProviderSnapshot {
+        ProviderSnapshot {
+            key: self.key.clone(),
+            settings: self.settings.clone(),
+            state: state.clone(),
+            waiting: self.parked.len(),
+        }
+    }
+
+    /// The one way state changes: settle `next` (parked callers, housekeeping), save it
+    /// if it differs from what is on disk, then make it current and answer.
+    fn commit(
+        &mut self,
+        mut next: ProviderState,
+        mut events: Vec<Event>,
+        mut out: Vec<Outgoing>,
+        now: Time,
+        ctx: &mut Context<Self>,
+    ) {
+        let settled = self
+            .parked
+            .settle(&mut next, &self.settings, now, &mut events);
+        out.extend(
+            settled
+                .into_iter()
+                .map(|(reply, a)| Outgoing::Lease(reply, a)),
+        );
+        if self.journal.needs_write(&self.state, &next, &events) {
+            self.persist(next, events, out, now, ctx);
+        } else {
+            self.state = next;
+            self.deliver(out, ctx, now);
+        }
+    }
+
+    /// Saves `next` with its events; `wait` pauses only this provider's mailbox and timers
+    /// until the write is done, so nobody sees (or is answered from) state not on disk yet.
+    fn persist(
+        &mut self,
+        mut next: ProviderState,
+        events: Vec<Event>,
+        out: Vec<Outgoing>,
+        now: Time,
+        ctx: &mut Context<Self>,
+    ) {
+        // A write happens anyway: the runs' last-seen times go with it (a plain poll
+        // alone does not cause a write).
+        next.stamp_seen();
+        let op = self
+            .journal
+            .prepare(&self.key, &self.settings, &next, &events);
+        let pending = self.store.commit(vec![op]);
+        ctx.wait(
+            async move { pending.await.unwrap_or(Err(StoreError::Closed)) }
+                .into_actor(self)
+                .map(move |saved, act, ctx| match saved {
+                    Ok(()) => act.on_saved(next, events, out, now, ctx),
+                    Err(e) => act.on_failed(&e, out, now, ctx),
+                }),
+        );
+    }
+
+    /// The change is on disk: make it current, log and count it, answer.
+    fn on_saved(
+        &mut self,
+        next: ProviderState,
+        events: Vec<Event>,
+        out: Vec<Outgoing>,
+        now: Time,
+        ctx: &mut Context<Self>,
+    ) {
+        self.state = next;
+        self.readiness.store_succeeded();
+        self.metrics.observe(&self.key, &self.settings, &events);
+        self.journal.saved(events);
+        self.deliver(out, ctx, now);
+    }
+
+    /// The change was not saved: keep the old state, answer 503, report not-ready.
+    fn on_failed(
+        &mut self,
+        e: &StoreError,
+        out: Vec<Outgoing>,
+        now: Time,
+        ctx: &mut Context<Self>,
+    ) {
+        warn!("{}: state change not saved, answering 503: {e}", self.label);
+        self.metrics
+            .store_failures
+            .with_label_values(&provider_labels(&self.key))
+            .inc();
+        self.metrics
+            .store_errors
+            .with_label_values(&["write"])
+            .inc();
+        self.readiness.store_failed();
+        for o in out {
+            o.refuse(ServiceError::Unavailable(e.to_string()));
+        }
+        self.publish_gauges();
+        self.rearm(ctx, now);
+    }
+
+    /// A change by one message: applied by `f` to a copy of the state at `now`, then
+    /// committed with the answers it produced.
+    fn change(
+        &mut self,
+        ctx: &mut Context<Self>,
+        f: impl FnOnce(&mut ProviderState, Time, &mut Vec<Event>) -> Vec<Outgoing>,
+    ) {
+        let now = Time::now();
+        let mut next = self.state.clone();
+        let mut events = Vec::new();
+        let out = f(&mut next, now, &mut events);
+        self.commit(next, events, out, now, ctx);
+    }
+
+    /// Send the answers of a saved change; a grant whose caller has gone is undone.
+    fn deliver(&mut self, out: Vec<Outgoing>, ctx: &mut Context<Self>, now: Time) {
+        for o in out {
+            match o {
+                Outgoing::Lease(reply, result) => {
+                    let granted = match &result {
+                        Ok(a) if a.request.status == Status::Acquired => {
+                            Some(a.request.head_sha.clone())
+                        }
+                        _ => None,
+                    };
+                    if reply.send(result).is_err() {
+                        if let Some(head_sha) = granted {
+                            warn!(
+                                "{}: grant to {head_sha} could not be delivered, undoing it",
+                                self.label
+                            );
+                            ctx.notify(Revoke { head_sha });
+                        }
+                    }
+                }
+                Outgoing::View(reply) => {
+                    let _ = reply.send(Ok(self.snapshot(&self.state)));
+                }
+            }
+        }
+        self.publish_gauges();
+        self.rearm(ctx, now);
+    }
+
+    /// One timer, set to the earliest moment something may change without a call.
+    fn rearm(&mut self, ctx: &mut Context<Self>, now: Time) {
+        if let Some(handle) = self.timer.take() {
+            ctx.cancel_future(handle);
+        }
+        let Some(deadline) = self
+            .state
+            .next_deadline(&self.settings, now)
+            .into_iter()
+            .chain(self.parked.next_deadline())
+            .min()
+        else {
+            return;
+        };
+        // A millisecond of slack so the deadline has surely passed when the timer fires.
+        let delay = deadline.since(now) + Duration::from_millis(1);
+        self.timer = Some(ctx.run_later(delay, |act, ctx| {
+            act.timer = None;
+            let now = Time::now();
+            act.commit(act.state.clone(), Vec::new(), Vec::new(), now, ctx);
+        }));
+    }
+
+    /// Drops parked callers whose request has ended; true if any were dropped (the
+    /// gauges are then updated here, whichever message noticed it first).
+    fn forget_gone_callers(&mut self) -> bool {
+        let changed = self.parked.forget_gone();
+        if changed {
+            self.publish_gauges();
+        }
+        changed
+    }
+
+    fn publish_gauges(&self) {
+        let l = provider_labels(&self.key);
+        self.metrics
+            .known_requests
+            .with_label_values(&l)
+            .set(self.state.requests.len() as i64);
+        let live = self.state.acquired().is_some();
+        self.metrics
+            .holder
+            .with_label_values(&l)
+            .set(i64::from(live));
+        let since = self.state.holder.as_ref().filter(|_| live);
+        self.metrics
+            .set_holder_since(&self.key, since.map(|h| h.granted_at));
+        self.metrics
+            .waiting_requests
+            .with_label_values(&l)
+            .set(self.parked.len() as i64);
+    }
+}

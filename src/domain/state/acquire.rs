@@ -1,0 +1,146 @@
+//! `acquire` (SPEC §3 rules 1–6): registration, the election, the grant.
+
+use super::views::busy;
+use super::*;
+
+impl ProviderState {
+    /// `acquire` (SPEC §3 rules 1–6). `now` is the moment the caller is asking. A
+    /// `pending` answer says why it waits.
+    pub fn acquire(
+        &mut self,
+        settings: &LeaseSettings,
+        call: &AcquireRequest,
+        now: Time,
+        events: &mut Vec<Event>,
+    ) -> Result<Answer, LeaseError> {
+        let answer = self.decide(settings, call, now, events)?;
+        Ok(self.decorate(settings, now, answer))
+    }
+
+    pub(super) fn decide(
+        &mut self,
+        settings: &LeaseSettings,
+        call: &AcquireRequest,
+        now: Time,
+        events: &mut Vec<Event>,
+    ) -> Result<Answer, LeaseError> {
+        let idx = match self.index_of(&call.head_sha) {
+            Some(idx) => {
+                // Rule 2: refresh; a changed priority or head_ref restarts the window.
+                // A call without head_ref leaves the stored one as it is.
+                let r = &mut self.requests[idx];
+                seen(r, now, settings);
+                let head_ref = call.head_ref.clone().or_else(|| r.head_ref.clone());
+                if r.priority != call.priority || r.head_ref != head_ref {
+                    r.priority = call.priority;
+                    r.head_ref = head_ref;
+                    self.last_updated_at = now;
+                }
+                idx
+            }
+            None => {
+                // A run told `completed` (or a former holder) asking again gets its answer again.
+                if let Some(f) = self.recalled(&call.head_sha) {
+                    let mut request = f.request.clone();
+                    request.status = match f.released {
+                        None | Some(Outcome::Success) => Status::Completed,
+                        Some(Outcome::Failure) => Status::Failure,
+                    };
+                    if request.status == Status::Completed || self.holder.is_some() {
+                        return Ok(Answer::of(request, None));
+                    }
+                    // A failed former holder of an ended round may join the next one.
+                }
+                // Rule 1.
+                if let Some(holder) = self.holder_info() {
+                    return Err(LeaseError::Conflict(busy(holder)));
+                }
+                self.requests.push(Request {
+                    head_sha: call.head_sha.clone(),
+                    head_ref: call.head_ref.clone(),
+                    priority: call.priority,
+                    status: Status::Pending,
+                    registered_at: now,
+                    last_seen: now,
+                    last_seen_at: now,
+                    times_found_winner: 0,
+                });
+                self.last_updated_at = now;
+                self.round_started_at.get_or_insert(now);
+                events.push(Event::of(EventKind::Registered, now, self.requests.last()));
+                self.requests.len() - 1
+            }
+        };
+
+        if self.is_holder(&call.head_sha) {
+            // Rule 4 (and a completed or failed holder hearing its own outcome again).
+            self.holder_seen = now;
+            if now.since(self.holder_seen_at) >= seen_granularity(settings) {
+                self.holder_seen_at = now;
+            }
+            return Ok(self.answer(idx));
+        }
+        if self.holder_status() == Some(Status::Completed) {
+            // Rule 3: this run's commits were part of the winner's.
+            let mut request = self.requests.remove(idx);
+            request.status = Status::Completed;
+            events.push(Event::of(EventKind::Completed, now, Some(&request)));
+            self.remember(Finished {
+                request: request.clone(),
+                released: None,
+                fencing_token: None,
+            });
+            self.end_round_if_done();
+            return Ok(Answer::of(request, None));
+        }
+        Ok(self.elect(settings, idx, now, events))
+    }
+
+    /// Rule 5: may the pending caller at `idx` win now?
+    pub(super) fn elect(
+        &mut self,
+        settings: &LeaseSettings,
+        idx: usize,
+        now: Time,
+        events: &mut Vec<Event>,
+    ) -> Answer {
+        let previous_failed = self.holder_status() == Some(Status::Failure);
+        let live_lease = self.holder.is_some() && !previous_failed;
+        let ready = self.requests.len() >= settings.expected_build_count as usize
+            || now.since(self.last_updated_at) >= settings.stabilisation_window
+            || previous_failed;
+        let highest = self.highest_pending_priority();
+        if self.paused || live_lease || !ready || highest != Some(self.requests[idx].priority) {
+            return self.answer(idx);
+        }
+        let r = &mut self.requests[idx];
+        r.times_found_winner = r.times_found_winner.saturating_add(1);
+        if r.times_found_winner <= settings.delay_assignment_count {
+            return self.answer(idx);
+        }
+        r.status = Status::Acquired;
+        let sha = r.head_sha.clone();
+        if previous_failed {
+            // The failed holder leaves the round once someone else takes over.
+            if let Some(h) = self.holder.take() {
+                self.requests.retain(|r| r.head_sha != h.head_sha);
+            }
+        }
+        self.last_fencing_token += 1;
+        self.holder = Some(Holder {
+            head_sha: sha.clone(),
+            fencing_token: self.last_fencing_token,
+            granted_at: now,
+        });
+        self.holder_seen = now;
+        self.holder_seen_at = now;
+        let idx = self.index_of(&sha).unwrap_or(0);
+        let mut event = Event::of(EventKind::Granted, now, self.requests.get(idx));
+        event.fencing_token = Some(self.last_fencing_token);
+        event.waited_ms = self
+            .round_started_at
+            .map(|t| now.since(t).as_millis() as u64);
+        events.push(event);
+        self.answer(idx)
+    }
+}

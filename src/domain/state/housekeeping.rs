@@ -1,0 +1,78 @@
+//! Housekeeping: lease expiry, TTL eviction, settling parked callers, the next deadline.
+
+use super::*;
+
+impl ProviderState {
+    /// Housekeeping: lease expiry, TTL eviction, end of round. When it next has something
+    /// to do is [`ProviderState::next_deadline`] (the one place that computes it).
+    pub fn housekeep(&mut self, settings: &LeaseSettings, now: Time, events: &mut Vec<Event>) {
+        let lease_timeout = settings.lease_timeout;
+        if !lease_timeout.is_zero()
+            && self.holder_status() == Some(Status::Acquired)
+            && now.since(self.holder_seen) >= lease_timeout
+        {
+            self.finish_holder(Outcome::Failure, EventKind::LeaseExpired, now, events);
+        }
+        let holder = self.holder.as_ref().map(|h| h.head_sha.clone());
+        let resumed_at = self.resumed_at;
+        let mut evicted = Vec::new();
+        self.requests.retain(|r| {
+            let silent = r.status == Status::Pending
+                && Some(&r.head_sha) != holder.as_ref()
+                && now.since(r.last_seen.max(resumed_at)) >= settings.ttl;
+            if silent {
+                evicted.push(Event::of(EventKind::Evicted, now, Some(r)));
+            }
+            !silent
+        });
+        events.extend(evicted);
+        self.end_round_if_done();
+    }
+
+    /// What the provider does after every change and on every timer: parked long-poll
+    /// callers count as seen, housekeeping runs, then each parked caller asks again in
+    /// arrival order (a parked caller *is* asking, so it may be granted: rule 6).
+    /// Returns, per parked call, its answer once it is no longer `pending`.
+    pub fn settle(
+        &mut self,
+        settings: &LeaseSettings,
+        parked: &[AcquireRequest],
+        now: Time,
+        events: &mut Vec<Event>,
+    ) -> Vec<Option<Result<Answer, LeaseError>>> {
+        for call in parked {
+            self.touch(settings, &call.head_sha, now);
+        }
+        self.housekeep(settings, now, events);
+        parked
+            .iter()
+            .map(|call| match self.acquire(settings, call, now, events) {
+                Ok(a) if a.request.status == Status::Pending => None,
+                other => Some(other),
+            })
+            .collect()
+    }
+
+    /// The earliest moment housekeeping or an election may have something to do.
+    pub fn next_deadline(&self, settings: &LeaseSettings, now: Time) -> Option<Time> {
+        let mut next: Option<Time> = None;
+        let mut consider = |t: Time| next = Some(next.map_or(t, |n| n.min(t)));
+        for r in self.requests.iter().filter(|r| r.status == Status::Pending) {
+            consider(self.ttl_from(r).plus(settings.ttl));
+        }
+        match self.holder_status() {
+            Some(Status::Acquired) if !settings.lease_timeout.is_zero() => {
+                consider(self.holder_seen.plus(settings.lease_timeout));
+            }
+            // The window's end matters once (parked callers may win then); after it has
+            // passed it is no deadline, or the timer would fire again and again.
+            None if !self.requests.is_empty()
+                && self.last_updated_at.plus(settings.stabilisation_window) > now =>
+            {
+                consider(self.last_updated_at.plus(settings.stabilisation_window));
+            }
+            _ => {}
+        }
+        next
+    }
+}

@@ -1,0 +1,149 @@
+//! `Journal`: what the store keeps track of for one provider between writes.
+//!
+//! It numbers the provider's history events, trims the history to [`HISTORY_CAPACITY`] (on disk
+//! and in memory), builds the one [`Op`] a change needs (encoding it once), and knows whether the
+//! provider's current state is what the store holds — so a change that alters no saved field and
+//! adds no event costs neither an encoding nor a store round trip.
+
+use std::collections::VecDeque;
+
+use super::record::{self, HISTORY_CAPACITY};
+use super::Op;
+use crate::domain::{Event, LeaseSettings, ProviderKey, ProviderState};
+
+#[derive(Debug)]
+pub struct Journal {
+    /// Sequence number the next history event gets.
+    next_event_seq: u64,
+    /// The last [`HISTORY_CAPACITY`] events, oldest first.
+    history: VecDeque<Event>,
+    /// The provider's current state is stored, under its current settings. False for a provider
+    /// never saved, and for one loaded under settings the configuration has since changed.
+    in_sync: bool,
+}
+
+impl Journal {
+    /// A provider never saved.
+    pub fn fresh() -> Self {
+        Self {
+            next_event_seq: 0,
+            history: VecDeque::new(),
+            in_sync: false,
+        }
+    }
+
+    /// A provider as loaded: its state is what is stored.
+    pub(super) fn loaded(next_event_seq: u64, history: VecDeque<Event>) -> Self {
+        Self {
+            next_event_seq,
+            history,
+            in_sync: true,
+        }
+    }
+
+    /// The stored state was saved under other settings: the next change writes them, even if it
+    /// alters nothing else.
+    pub fn settings_changed(&mut self) {
+        self.in_sync = false;
+    }
+
+    /// Whether going from `current` (the stored state) to `next` with `events` must be saved.
+    /// Compares structure, never bytes.
+    pub fn needs_write(
+        &self,
+        current: &ProviderState,
+        next: &ProviderState,
+        events: &[Event],
+    ) -> bool {
+        !self.in_sync || !events.is_empty() || !record::same_record(current, next)
+    }
+
+    /// The write for a change: the record of `next` and `events` numbered after the last
+    /// saved one, with the events that fall out of the history dropped.
+    pub fn prepare(
+        &self,
+        key: &ProviderKey,
+        settings: &LeaseSettings,
+        next: &ProviderState,
+        events: &[Event],
+    ) -> Op {
+        let first_seq = self.next_event_seq;
+        let next_seq = first_seq + events.len() as u64;
+        Op::Put {
+            key: key.to_string(),
+            record: record::encode(key, settings, next_seq, next),
+            events: events
+                .iter()
+                .zip(first_seq..)
+                .map(|(e, seq)| (seq, record::encode_event(e)))
+                .collect(),
+            keep_events_from: next_seq.saturating_sub(HISTORY_CAPACITY),
+        }
+    }
+
+    /// The write prepared for `events` is on disk.
+    pub fn saved(&mut self, events: Vec<Event>) {
+        self.next_event_seq += events.len() as u64;
+        self.history.extend(events);
+        while self.history.len() > HISTORY_CAPACITY as usize {
+            self.history.pop_front();
+        }
+        self.in_sync = true;
+    }
+
+    /// The newest `limit` events, newest first.
+    pub fn recent(&self, limit: usize) -> Vec<Event> {
+        self.history.iter().rev().take(limit).cloned().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{AcquireRequest, HeadSha, Priority, Time};
+
+    fn poll(state: &mut ProviderState, sha: &str, at: u64, events: &mut Vec<Event>) {
+        let call = AcquireRequest {
+            head_sha: HeadSha::parse(sha).unwrap(),
+            head_ref: None,
+            priority: Priority::parse(1).unwrap(),
+        };
+        state
+            .acquire(&LeaseSettings::default(), &call, Time(at), events)
+            .unwrap();
+    }
+
+    #[test]
+    fn a_plain_poll_needs_no_write_and_a_registration_or_a_fresh_provider_does() {
+        let mut saved = ProviderState::new(Time(1_000));
+        poll(&mut saved, "a", 2_000, &mut Vec::new());
+        saved.stamp_seen();
+        let mut journal = Journal::fresh();
+        assert!(journal.needs_write(&saved, &saved, &[]), "never saved yet");
+        journal.saved(Vec::new());
+
+        let mut next = saved.clone();
+        let mut events = Vec::new();
+        poll(&mut next, "a", 9_000, &mut events);
+        assert!(events.is_empty());
+        assert!(
+            !journal.needs_write(&saved, &next, &events),
+            "a poll is no write"
+        );
+
+        poll(&mut next, "b", 9_500, &mut events);
+        assert!(journal.needs_write(&saved, &next, &events));
+        let mut without_events = saved.clone();
+        without_events.paused = true;
+        assert!(
+            journal.needs_write(&saved, &without_events, &[]),
+            "a saved field changed"
+        );
+
+        journal.settings_changed();
+        assert!(
+            journal.needs_write(&saved, &saved, &[]),
+            "new settings are saved"
+        );
+    }
+}

@@ -1,0 +1,199 @@
+//! The redb backend: one redb file under the data directory, written by one thread with group commit.
+//!
+//! The store knows keys and bytes only; callers serialize. Each provider has one record
+//! (`providers: key -> bytes`) and an append-only event log (`events: (key, seq) -> bytes`) that the
+//! caller trims with `keep_events_from`.
+//!
+//! Every write goes through [`RedbStore::commit`], which queues the ops for the writer thread and returns at
+//! once. The writer applies whatever is queued in one transaction, commits it durably
+//! (`Durability::Immediate`: fsync) and then answers each receiver. So an async thread never waits on
+//! fsync, ops reach disk in the order they were queued, and an answer `Ok(())` means "on disk".
+//!
+//! The queue is unbounded on purpose: `commit` must never block an actor. The bound comes from the callers,
+//! since each provider awaits its commit before making the next change.
+
+mod writer;
+
+#[cfg(test)]
+mod tests;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, Sender};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+
+use tokio::sync::oneshot;
+
+use writer::{Job, Writer};
+
+use super::{Loaded, Op, StoreError};
+
+/// File name of the database inside the data directory.
+pub const FILE_NAME: &str = "leases.redb";
+
+/// Handle to the store. Cheap to clone; the writer thread stops once the last clone is dropped (or on
+/// [`RedbStore::shutdown`]), after finishing the ops already queued.
+#[derive(Clone)]
+pub struct RedbStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    /// `None` after shutdown: new jobs are answered `Closed`.
+    jobs: Mutex<Option<Sender<Job>>>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+    commits: Arc<AtomicU64>,
+}
+
+impl RedbStore {
+    /// Opens (or creates) `<dir>/leases.redb`, creating `dir` if needed, and starts the writer thread.
+    ///
+    /// Fails with [`StoreError::Locked`] if the file is already open, whether by another process or by
+    /// another `RedbStore` in this one (redb holds an exclusive `flock` on the file while it is open).
+    pub fn open(dir: &Path) -> Result<RedbStore, StoreError> {
+        std::fs::create_dir_all(dir).map_err(|e| StoreError::CreateDir {
+            path: dir.to_path_buf(),
+            error: Arc::new(e),
+        })?;
+        let path = dir.join(FILE_NAME);
+        let db = ::redb::Database::create(&path).map_err(|e| match e {
+            ::redb::DatabaseError::DatabaseAlreadyOpen => StoreError::Locked { path: path.clone() },
+            other => StoreError::Open {
+                path: path.clone(),
+                error: Arc::new(other),
+            },
+        })?;
+        let found = writer::prepare(&db)?;
+        if found != writer::LAYOUT_VERSION {
+            return Err(StoreError::Layout {
+                path,
+                found,
+                expected: writer::LAYOUT_VERSION,
+            });
+        }
+
+        let commits = Arc::new(AtomicU64::new(0));
+        let (tx, rx) = mpsc::channel();
+        let worker = Writer::new(db, rx, Arc::clone(&commits));
+        let handle = std::thread::Builder::new()
+            .name("store-writer".into())
+            .spawn(move || worker.run())
+            .map_err(|e| StoreError::Spawn { error: Arc::new(e) })?;
+        log::info!("store opened at {}", path.display());
+        Ok(RedbStore {
+            inner: Arc::new(Inner {
+                path,
+                jobs: Mutex::new(Some(tx)),
+                writer: Mutex::new(Some(handle)),
+                commits,
+            }),
+        })
+    }
+
+    /// The database file, for messages.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Every stored provider with its events (ascending by seq), in key order.
+    ///
+    /// Blocks the calling thread until the writer has served it (after anything queued before it);
+    /// meant for startup. It uses a std channel, so it is safe to call inside an async `main`.
+    pub fn load_all(&self) -> Result<Vec<Loaded>, StoreError> {
+        let (reply, answer) = mpsc::sync_channel(1);
+        self.inner.send(Job::LoadAll { reply });
+        answer.recv().unwrap_or(Err(StoreError::Closed))
+    }
+
+    /// Queues `ops` for the writer and returns at once. The receiver yields `Ok(())` only after the ops are
+    /// durably committed, or the error that made their whole batch fail (nothing of it was applied).
+    /// If the writer is gone the answer is `Err(StoreError::Closed)`; a receive error (`RecvError`) also
+    /// means the writer went away mid-batch and converts into `StoreError::Closed` with `?`/`From`.
+    pub fn commit(&self, ops: Vec<Op>) -> oneshot::Receiver<Result<(), StoreError>> {
+        let (reply, answer) = oneshot::channel();
+        self.inner.send(Job::Commit { ops, reply });
+        answer
+    }
+
+    /// [`RedbStore::commit`] and wait for the answer, for callers that simply await.
+    pub async fn commit_and_wait(&self, ops: Vec<Op>) -> Result<(), StoreError> {
+        self.commit(ops).await?
+    }
+
+    /// Checks that the writer is alive and the file answers: a read transaction normally (no fsync),
+    /// a small durable write if the last write failed. For `/readyz`.
+    pub async fn probe(&self) -> Result<(), StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.inner.send(Job::Probe { reply });
+        answer.await?
+    }
+
+    /// Number of write transactions the writer has committed since open (batches, and probe writes after
+    /// a failure). Group commit makes it lower than the number of `commit` calls when they arrive together.
+    pub fn commits(&self) -> u64 {
+        self.inner.commits.load(Ordering::Relaxed)
+    }
+
+    /// Stops taking jobs, lets the writer finish what is queued, and waits for it; the file is unlocked
+    /// afterwards. Later calls on any clone answer `Closed`. Blocks the calling thread for at most one
+    /// batch: call it from `main` (or `spawn_blocking`), not from an actor. Dropping the last clone does
+    /// the same.
+    pub fn shutdown(&self) {
+        self.inner.shutdown();
+    }
+
+    #[cfg(test)]
+    fn send_test_job(&self, job: Job) {
+        self.inner.send(job);
+    }
+}
+
+impl Inner {
+    fn send(&self, job: Job) {
+        let jobs = self.jobs.lock().unwrap_or_else(PoisonError::into_inner);
+        match jobs.as_ref() {
+            Some(tx) => {
+                if let Err(mpsc::SendError(job)) = tx.send(job) {
+                    job.close();
+                }
+            }
+            None => job.close(),
+        }
+    }
+
+    fn shutdown(&self) {
+        // Dropping the only sender lets the writer drain the queue and return.
+        drop(
+            self.jobs
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take(),
+        );
+        let handle = self
+            .writer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(handle) = handle {
+            if handle.join().is_err() {
+                log::error!("store writer thread panicked");
+            }
+        }
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+impl std::fmt::Debug for RedbStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedbStore")
+            .field("path", &self.inner.path)
+            .finish()
+    }
+}
