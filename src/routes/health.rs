@@ -4,8 +4,8 @@ use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpResponse};
 use serde_json::json;
 
-use super::schema;
 use super::error::ApiError;
+use super::schema;
 use crate::metrics::Metrics;
 use crate::service::{LeaseService, Readiness};
 
