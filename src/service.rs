@@ -16,8 +16,9 @@ use crate::domain::{AcquireRequest, Answer, Event, HeadSha, Outcome, ProviderKey
 pub use crate::health::Readiness;
 use crate::store::Store;
 
-/// Tells the provider when a parked caller's HTTP request ends (answered or dropped
-/// because the client went away), so no parked waiter outlives its caller.
+/// Tells the provider when a parked caller's HTTP request ends (answered, or dropped by
+/// `routes::conn::hold` because the client went away), so no parked waiter outlives its
+/// caller.
 struct HangupGuard(Addr<ProviderActor>);
 
 impl Drop for HangupGuard {

@@ -1,10 +1,8 @@
 //! `POST …/acquire` and `POST …/release`.
 
-use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 
-use super::conn::caller_gone;
-
+use super::conn;
 use super::dto::{AcquireBody, ReleaseBody, RequestContext};
 use super::error::ApiError;
 use super::input::{json_body, provider_key, wait};
@@ -44,15 +42,7 @@ pub async fn acquire(
         head_ref: HeadRef::parse(body.head_ref.as_deref().unwrap_or_default())?,
         priority: Priority::parse(body.priority)?,
     };
-    let answer = if wait.is_zero() {
-        service.acquire(&key, call, wait).await?
-    } else {
-        // Dropping the held call when its caller hangs up tells the provider (HangupGuard).
-        tokio::select! {
-            answer = service.acquire(&key, call, wait) => answer?,
-            _ = caller_gone(&req) => return Err(ApiError::new(StatusCode::BAD_REQUEST, "the caller hung up")),
-        }
-    };
+    let answer = conn::hold(&req, wait, service.acquire(&key, call, wait)).await?;
     Ok(HttpResponse::Ok().json(RequestContext::from(answer)))
 }
 

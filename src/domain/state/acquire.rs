@@ -24,23 +24,29 @@ impl ProviderState {
         now: Time,
         events: &mut Vec<Event>,
     ) -> Result<Answer, LeaseError> {
-        let idx = match self.index_of(&call.head_sha) {
-            Some(idx) => {
+        let sha = &call.head_sha;
+        // A copy of the caller's request as registered or refreshed: the answer if the
+        // request were somehow gone by the end (it cannot be; this keeps the rules panic-free).
+        let known = match self.request_mut(sha) {
+            Some(r) => {
                 // Rule 2: refresh; a changed priority or head_ref restarts the window.
                 // A call without head_ref leaves the stored one as it is.
-                let r = &mut self.requests[idx];
                 seen(r, now, settings);
                 let head_ref = call.head_ref.clone().or_else(|| r.head_ref.clone());
-                if r.priority != call.priority || r.head_ref != head_ref {
+                let changed = r.priority != call.priority || r.head_ref != head_ref;
+                if changed {
                     r.priority = call.priority;
                     r.head_ref = head_ref;
+                }
+                let known = r.clone();
+                if changed {
                     self.last_updated_at = now;
                 }
-                idx
+                known
             }
             None => {
                 // A run told `completed` (or a former holder) asking again gets its answer again.
-                if let Some(f) = self.recalled(&call.head_sha) {
+                if let Some(f) = self.recalled(sha) {
                     let mut request = f.request.clone();
                     request.status = match f.released {
                         None | Some(Outcome::Success) => Status::Completed,
@@ -55,8 +61,8 @@ impl ProviderState {
                 if let Some(holder) = self.holder_info() {
                     return Err(LeaseError::Conflict(busy(holder)));
                 }
-                self.requests.push(Request {
-                    head_sha: call.head_sha.clone(),
+                let request = Request {
+                    head_sha: sha.clone(),
                     head_ref: call.head_ref.clone(),
                     priority: call.priority,
                     status: Status::Pending,
@@ -64,62 +70,68 @@ impl ProviderState {
                     last_seen: now,
                     last_seen_at: now,
                     times_found_winner: 0,
-                });
+                };
+                self.requests.push(request.clone());
                 self.last_updated_at = now;
                 self.round_started_at.get_or_insert(now);
-                events.push(Event::of(EventKind::Registered, now, self.requests.last()));
-                self.requests.len() - 1
+                events.push(Event::of(EventKind::Registered, now, Some(&request)));
+                request
             }
         };
 
-        if self.is_holder(&call.head_sha) {
+        if self.is_holder(sha) {
             // Rule 4 (and a completed or failed holder hearing its own outcome again).
             self.holder_seen = now;
             if now.since(self.holder_seen_at) >= seen_granularity(settings) {
                 self.holder_seen_at = now;
             }
-            return Ok(self.answer(idx));
+            return Ok(self
+                .answer_to(sha)
+                .unwrap_or_else(|| Answer::of(known, None)));
         }
         if self.holder_status() == Some(Status::Completed) {
             // Rule 3: this run's commits were part of the winner's.
-            let mut request = self.requests.remove(idx);
-            request.status = Status::Completed;
-            events.push(Event::of(EventKind::Completed, now, Some(&request)));
-            self.remember(Finished {
-                request: request.clone(),
-                released: None,
-                fencing_token: None,
-            });
-            self.end_round_if_done();
-            return Ok(Answer::of(request, None));
+            if let Some(mut request) = self.take_request(sha) {
+                request.status = Status::Completed;
+                events.push(Event::of(EventKind::Completed, now, Some(&request)));
+                self.remember(Finished {
+                    request: request.clone(),
+                    released: None,
+                    fencing_token: None,
+                });
+                self.end_round_if_done();
+                return Ok(Answer::of(request, None));
+            }
         }
-        Ok(self.elect(settings, idx, now, events))
+        Ok(self
+            .elect(settings, sha, now, events)
+            .unwrap_or_else(|| Answer::of(known, None)))
     }
 
-    /// Rule 5: may the pending caller at `idx` win now?
+    /// Rule 5: may the pending caller `sha` win now? `None` only if `sha` is not known.
     pub(super) fn elect(
         &mut self,
         settings: &LeaseSettings,
-        idx: usize,
+        sha: &HeadSha,
         now: Time,
         events: &mut Vec<Event>,
-    ) -> Answer {
+    ) -> Option<Answer> {
         let previous_failed = self.holder_status() == Some(Status::Failure);
         let live_lease = self.holder.is_some() && !previous_failed;
         let ready = self.requests.len() >= settings.expected_build_count as usize
             || now.since(self.last_updated_at) >= settings.stabilisation_window
             || previous_failed;
         let highest = self.highest_pending_priority();
-        if self.paused || live_lease || !ready || highest != Some(self.requests[idx].priority) {
-            return self.answer(idx);
+        let paused = self.paused;
+        let r = self.request_mut(sha)?;
+        if paused || live_lease || !ready || highest != Some(r.priority) {
+            return self.answer_to(sha);
         }
-        let r = &mut self.requests[idx];
         r.times_found_winner = r.times_found_winner.saturating_add(1);
         if r.times_found_winner <= settings.delay_assignment_count {
-            return self.answer(idx);
+            return self.answer_to(sha);
         }
         r.status = Status::Acquired;
-        let sha = r.head_sha.clone();
         if previous_failed {
             // The failed holder leaves the round once someone else takes over.
             if let Some(h) = self.holder.take() {
@@ -134,13 +146,12 @@ impl ProviderState {
         });
         self.holder_seen = now;
         self.holder_seen_at = now;
-        let idx = self.index_of(&sha).unwrap_or(0);
-        let mut event = Event::of(EventKind::Granted, now, self.requests.get(idx));
+        let mut event = Event::of(EventKind::Granted, now, self.request(sha));
         event.fencing_token = Some(self.last_fencing_token);
         event.waited_ms = self
             .round_started_at
             .map(|t| now.since(t).as_millis() as u64);
         events.push(event);
-        self.answer(idx)
+        self.answer_to(sha)
     }
 }

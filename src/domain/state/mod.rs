@@ -168,8 +168,19 @@ impl ProviderState {
         self.requests.is_empty() && self.holder.is_none()
     }
 
-    pub(super) fn index_of(&self, sha: &HeadSha) -> Option<usize> {
-        self.requests.iter().position(|r| &r.head_sha == sha)
+    /// The known request of `sha`, looked up on use (no index outlives a `retain`).
+    pub(super) fn request(&self, sha: &HeadSha) -> Option<&Request> {
+        self.requests.iter().find(|r| &r.head_sha == sha)
+    }
+
+    pub(super) fn request_mut(&mut self, sha: &HeadSha) -> Option<&mut Request> {
+        self.requests.iter_mut().find(|r| &r.head_sha == sha)
+    }
+
+    /// Removes and returns the known request of `sha`.
+    pub(super) fn take_request(&mut self, sha: &HeadSha) -> Option<Request> {
+        let at = self.requests.iter().position(|r| &r.head_sha == sha)?;
+        Some(self.requests.remove(at))
     }
 
     /// The holder's request and its token, if any.

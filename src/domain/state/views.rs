@@ -99,9 +99,14 @@ impl ProviderState {
         answer
     }
 
-    /// The answer for the known request at `idx`.
-    pub(super) fn answer(&self, idx: usize) -> Answer {
-        let request = self.requests[idx].clone();
+    /// The answer for the known request of `sha`, if it is known.
+    pub(super) fn answer_to(&self, sha: &HeadSha) -> Option<Answer> {
+        self.request(sha).map(|r| self.answer(r))
+    }
+
+    /// The answer for `request`, one of this state's known requests.
+    pub(super) fn answer(&self, request: &Request) -> Answer {
+        let request = request.clone();
         let holding = request.status == Status::Acquired && self.is_holder(&request.head_sha);
         let fencing_token = if self.is_holder(&request.head_sha) {
             self.holder.as_ref().map(|h| h.fencing_token)
@@ -128,8 +133,8 @@ impl ProviderState {
 
     /// The current answer for a known run (a waiter whose wait ended), if it is known.
     pub fn answer_for(&self, settings: &LeaseSettings, sha: &HeadSha, now: Time) -> Option<Answer> {
-        self.index_of(sha)
-            .map(|idx| self.decorate(settings, now, self.answer(idx)))
+        self.answer_to(sha)
+            .map(|answer| self.decorate(settings, now, answer))
     }
 
     /// Known requests ascending by priority with what the provider view shows of each
@@ -148,16 +153,16 @@ impl ProviderState {
 
     /// Known requests ascending by priority (the provider view's `known`).
     pub fn known_by_priority(&self) -> Vec<Answer> {
-        let mut idx: Vec<usize> = (0..self.requests.len()).collect();
-        idx.sort_by_key(|&i| self.requests[i].priority);
-        idx.into_iter().map(|i| self.answer(i)).collect()
+        let mut known: Vec<&Request> = self.requests.iter().collect();
+        known.sort_by_key(|r| r.priority);
+        known.into_iter().map(|r| self.answer(r)).collect()
     }
 
     /// The holder's answer while it holds a live lease (the provider view's `acquired`).
     pub fn acquired(&self) -> Option<Answer> {
         let h = self.holder.as_ref()?;
-        let idx = self.index_of(&h.head_sha)?;
-        (self.requests[idx].status == Status::Acquired).then(|| self.answer(idx))
+        let r = self.request(&h.head_sha)?;
+        (r.status == Status::Acquired).then(|| self.answer(r))
     }
 }
 
