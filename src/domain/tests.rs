@@ -4,13 +4,13 @@ use std::time::Duration;
 
 use super::*;
 
-const T0: Time = Time(1_767_261_600_000);
+pub(super) const T0: Time = Time(1_767_261_600_000);
 
-fn at(secs: u64) -> Time {
+pub(super) fn at(secs: u64) -> Time {
     T0.plus(Duration::from_secs(secs))
 }
 
-fn settings() -> LeaseSettings {
+pub(super) fn settings() -> LeaseSettings {
     LeaseSettings {
         stabilisation_window: Duration::from_secs(300),
         ttl: Duration::from_secs(30),

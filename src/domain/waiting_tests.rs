@@ -5,21 +5,8 @@ use std::time::Duration;
 
 use super::*;
 
-const T0: Time = Time(1_767_261_600_000);
-
-fn at(secs: u64) -> Time {
-    T0.plus(Duration::from_secs(secs))
-}
-
-fn settings() -> LeaseSettings {
-    LeaseSettings {
-        stabilisation_window: Duration::from_secs(300),
-        ttl: Duration::from_secs(30),
-        expected_build_count: 3,
-        delay_assignment_count: 0,
-        lease_timeout: Duration::from_secs(600),
-    }
-}
+// The clock and settings of the §3 tests, so both files read the same scenarios.
+use super::tests::{at, settings, T0};
 
 fn call(sha: &str, priority: i64) -> AcquireRequest {
     AcquireRequest {
