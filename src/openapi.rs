@@ -126,6 +126,13 @@ pub fn document() -> String {
     text
 }
 
+/// [`document`], built on first use and then served as is: it never changes while the
+/// process runs, and the route is open, so it must not cost a rebuild per request.
+fn served_document() -> &'static str {
+    static DOCUMENT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DOCUMENT.get_or_init(document)
+}
+
 /// This description. Open without credentials: it tells how to call the API, not its state.
 #[utoipa::path(
     get,
@@ -137,7 +144,7 @@ pub fn document() -> String {
 pub async fn openapi_json() -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/json")
-        .body(document())
+        .body(served_document())
 }
 
 /// Liveness (the Kubernetes path of `/healthz`).

@@ -292,7 +292,7 @@ impl ProviderActor {
             .known_requests
             .with_label_values(&l)
             .set(self.state.requests.len() as i64);
-        let live = self.state.acquired().is_some();
+        let live = self.state.holder_status() == Some(Status::Acquired);
         self.metrics
             .holder
             .with_label_values(&l)

@@ -118,9 +118,7 @@ impl ProviderState {
     ) -> Option<Answer> {
         let previous_failed = self.holder_status() == Some(Status::Failure);
         let live_lease = self.holder.is_some() && !previous_failed;
-        let ready = self.requests.len() >= settings.expected_build_count as usize
-            || now.since(self.last_updated_at) >= settings.stabilisation_window
-            || previous_failed;
+        let ready = self.election_ready(settings, now);
         let highest = self.highest_pending_priority();
         let paused = self.paused;
         let r = self.request_mut(sha)?;

@@ -190,8 +190,18 @@ impl ProviderState {
         Some((r, h.fencing_token))
     }
 
-    pub(super) fn holder_status(&self) -> Option<Status> {
+    /// The holder's status (acquired, completed or failure), if there is a holder.
+    pub fn holder_status(&self) -> Option<Status> {
         self.holder_request().map(|(r, _)| r.status)
+    }
+
+    /// SPEC §3 rule 5: the picture is stable enough to elect — the expected number of runs
+    /// is known, the stabilisation window has passed, or the previous holder failed
+    /// (re-election needs no waiting). `acquire` and the waiting reasons both ask this.
+    pub(super) fn election_ready(&self, settings: &LeaseSettings, now: Time) -> bool {
+        self.requests.len() >= settings.expected_build_count as usize
+            || now.since(self.last_updated_at) >= settings.stabilisation_window
+            || self.holder_status() == Some(Status::Failure)
     }
 
     pub(super) fn is_holder(&self, sha: &HeadSha) -> bool {

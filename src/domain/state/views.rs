@@ -56,12 +56,8 @@ impl ProviderState {
             }
             _ => {}
         }
-        let previous_failed = holder.is_some();
         let window_ends_at = self.last_updated_at.plus(settings.stabilisation_window);
-        let ready = self.requests.len() >= settings.expected_build_count as usize
-            || now >= window_ends_at
-            || previous_failed;
-        if !ready {
+        if !self.election_ready(settings, now) {
             return Some(Waiting::Stabilising {
                 known: self.requests.len(),
                 expected: settings.expected_build_count,
