@@ -807,7 +807,10 @@ fn a_long_lone_wait_is_told_in_a_few_lines_with_its_reason() {
         stabilisation_window: "20s",
         ..Default::default()
     });
-    let explains = server_explains_waiting(&server);
+    assert!(
+        server_explains_waiting(&server),
+        "this crate's service says why a run waits (SPEC §8)"
+    );
     let run = Run::new(1, 1, "main");
 
     // Act
@@ -837,20 +840,12 @@ fn a_long_lone_wait_is_told_in_a_few_lines_with_its_reason() {
         "the time left is told:\n{}",
         step.log
     );
-    if explains {
-        assert!(
-            step.log
-                .contains("Waiting (stabilising): 1 of 5 expected runs"),
-            "the service's reason is told:\n{}",
-            step.log
-        );
-    } else {
-        assert!(
-            step.log.contains("does not say why"),
-            "an older service's silence is told:\n{}",
-            step.log
-        );
-    }
+    assert!(
+        step.log
+            .contains("Waiting (stabilising): 1 of 5 expected runs"),
+        "the service's reason is told:\n{}",
+        step.log
+    );
     let noticed: Vec<_> = lines
         .iter()
         .filter(|l| l.starts_with("::notice title=mq-lease-service::This run holds the lease"))
@@ -866,7 +861,10 @@ fn the_job_summary_tells_the_holder_and_the_completed_run() {
         expected_build_count: 2,
         ..Default::default()
     });
-    let explains = server_explains_waiting(&server);
+    assert!(
+        server_explains_waiting(&server),
+        "this crate's service says why a run waits (SPEC §8)"
+    );
     let runs = vec![Run::new(1, 1, "main"), Run::new(2, 2, "main")];
     let (tx, rx) = mpsc::channel();
     for (i, run) in runs.iter().enumerate() {
@@ -943,19 +941,17 @@ fn the_job_summary_tells_the_holder_and_the_completed_run() {
             completed.summary
         );
     }
-    if explains {
-        let holder = format!("| holder | {} |", &runs[1].head_sha[..12]);
-        assert!(
-            completed.summary.contains(&holder),
-            "{holder:?} in:\n{}",
-            completed.summary
-        );
-        assert!(
-            completed.log.contains("Waiting (lease_held)"),
-            "{}",
-            completed.log
-        );
-    }
+    let holder = format!("| holder | {} |", &runs[1].head_sha[..12]);
+    assert!(
+        completed.summary.contains(&holder),
+        "{holder:?} in:\n{}",
+        completed.summary
+    );
+    assert!(
+        completed.log.contains("Waiting (lease_held)"),
+        "{}",
+        completed.log
+    );
     assert!(
         completed
             .log

@@ -63,7 +63,15 @@ async fn session(format: &str) -> String {
     }
     // The access line of the last call is written once its answer is sent.
     let started = Instant::now();
-    while !server.output().contains("409") {
+    // Any line could hold "409" by chance (a timestamp, a duration): wait for the access
+    // line itself, in either format.
+    let conflict_logged = |out: &str| {
+        out.lines().any(|l| {
+            l.contains("mq_lease::access")
+                && (l.contains("status=409") || l.contains("\"status\":409"))
+        })
+    };
+    while !conflict_logged(&server.output()) {
         assert!(
             started.elapsed() < Duration::from_secs(10),
             "no 409 line:\n{}",

@@ -116,6 +116,7 @@ async fn revoke_without_a_body_works_and_without_a_live_lease_is_a_409() {
         .as_str()
         .unwrap()
         .contains("no live lease"));
+    assert!(none.json["error_context"].is_object(), "{}", none.json);
     assert!(none.json["error_context"]["holder"].is_null());
 
     for (sha, p) in [("b", 2), ("c", 3)] {

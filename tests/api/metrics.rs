@@ -151,11 +151,16 @@ async fn after_a_round_metrics_have_the_documented_names_and_labels() {
         ("base_ref", "release/1.x"),
     ];
     assert_eq!(value(&samples, "mq_lease_known_requests", &release), 1.0);
+    let main = [("owner", "acme"), ("repo", "shop"), ("base_ref", "main")];
     let shop: f64 = find(&samples, "mq_lease_known_requests", &[("repo", "shop")])
         .iter()
         .map(|s| s.value)
         .sum();
-    assert!(shop >= 1.0, "{text}");
+    assert_eq!(
+        shop,
+        value(&samples, "mq_lease_known_requests", &main) + 1.0,
+        "sum by (repo) adds both queues of acme/shop: {text}"
+    );
 
     // Build, readiness, store, process.
     assert_eq!(
