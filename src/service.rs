@@ -1,5 +1,8 @@
 //! `LeaseService`: the one door from HTTP handlers to the actors.
 
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use actix::prelude::*;
@@ -30,30 +33,122 @@ impl Drop for HangupGuard {
 #[derive(Clone)]
 pub struct LeaseService {
     registry: Addr<RegistryActor>,
+    directory: Arc<Directory>,
     store: Store,
+}
+
+/// Where each provider's actor is, as the registry answered: a request finds its
+/// provider here and goes straight to it, one actor hop instead of two.
+///
+/// It holds addresses, never lease state: every call for a key still goes to the one
+/// actor that owns the key, in its mailbox's order, so nothing about the rules or their
+/// ordering changes. The registry never replaces a running provider, so a cached address
+/// is the registry's answer for as long as its actor runs; an address whose actor has
+/// stopped is dropped and the registry asked again. Only the registry creates providers
+/// (auto-registration, `max_providers`): a miss always goes to it. Sharded read-write
+/// locks, held only to copy an address in or out, never across an await.
+struct Directory {
+    shards: Vec<RwLock<HashMap<ProviderKey, Addr<ProviderActor>>>>,
+}
+
+impl Directory {
+    const SHARDS: usize = 16;
+
+    fn new() -> Self {
+        Self {
+            shards: (0..Self::SHARDS).map(|_| RwLock::default()).collect(),
+        }
+    }
+
+    fn shard(
+        &self,
+        key: &ProviderKey,
+    ) -> Option<&RwLock<HashMap<ProviderKey, Addr<ProviderActor>>>> {
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        key.hash(&mut hasher);
+        self.shards.get(hasher.finish() as usize % Self::SHARDS)
+    }
+
+    /// The address of `key`'s running provider, if known.
+    fn get(&self, key: &ProviderKey) -> Option<Addr<ProviderActor>> {
+        let shard = self.shard(key)?;
+        let found = shard
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(key)
+            .cloned();
+        match found {
+            Some(addr) if addr.connected() => Some(addr),
+            Some(_) => {
+                shard
+                    .write()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .remove(key);
+                None
+            }
+            None => None,
+        }
+    }
+
+    fn insert(&self, key: &ProviderKey, addr: &Addr<ProviderActor>) {
+        if let Some(shard) = self.shard(key) {
+            shard
+                .write()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(key.clone(), addr.clone());
+        }
+    }
 }
 
 fn gone<E>(_: E) -> ServiceError {
     ServiceError::Unavailable("the provider stopped".into())
 }
 
+/// Hands `msg`, which carries its own reply channel, to `provider`: straight into its
+/// mailbox, or, when the mailbox is full, waiting for room as `send` does. Unlike `send`
+/// it does not also wait for the handler to return, which would cost the caller a second
+/// wake-up for the same answer.
+async fn post<M>(provider: &Addr<ProviderActor>, msg: M) -> Result<(), ServiceError>
+where
+    M: Message<Result = ()> + Send + 'static,
+    ProviderActor: Handler<M>,
+{
+    match provider.try_send(msg) {
+        Ok(()) => Ok(()),
+        Err(SendError::Full(msg)) => provider.send(msg).await.map_err(gone),
+        Err(SendError::Closed(_)) => Err(gone(())),
+    }
+}
+
 impl LeaseService {
     pub fn new(registry: Addr<RegistryActor>, store: Store) -> Self {
-        Self { registry, store }
+        Self {
+            registry,
+            directory: Arc::new(Directory::new()),
+            store,
+        }
     }
 
+    /// `key`'s provider: from the directory, or else from the registry (which may create
+    /// it when `create` is set).
     async fn provider(
         &self,
         key: &ProviderKey,
         create: bool,
     ) -> Result<Addr<ProviderActor>, ServiceError> {
-        self.registry
+        if let Some(addr) = self.directory.get(key) {
+            return Ok(addr);
+        }
+        let addr = self
+            .registry
             .send(Lookup {
                 key: key.clone(),
                 create,
             })
             .await
-            .map_err(gone)?
+            .map_err(gone)??;
+        self.directory.insert(key, &addr);
+        Ok(addr)
     }
 
     pub async fn acquire(
@@ -65,10 +160,7 @@ impl LeaseService {
         let provider = self.provider(key, true).await?;
         let (reply, answer) = oneshot::channel();
         let _guard = (!wait.is_zero()).then(|| HangupGuard(provider.clone()));
-        provider
-            .send(Acquire { call, wait, reply })
-            .await
-            .map_err(gone)?;
+        post(&provider, Acquire { call, wait, reply }).await?;
         answer.await.map_err(gone)?
     }
 
@@ -81,15 +173,16 @@ impl LeaseService {
     ) -> Result<Answer, ServiceError> {
         let provider = self.provider(key, false).await?;
         let (reply, answer) = oneshot::channel();
-        provider
-            .send(Release {
+        post(
+            &provider,
+            Release {
                 head_sha,
                 outcome,
                 fencing_token,
                 reply,
-            })
-            .await
-            .map_err(gone)?;
+            },
+        )
+        .await?;
         answer.await.map_err(gone)?
     }
 
