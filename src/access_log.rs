@@ -191,6 +191,27 @@ mod tests {
     }
 
     #[test]
+    fn a_successful_poll_or_get_is_debug_and_a_refusal_or_a_release_is_not() {
+        let acquire = "/{owner}/{repo}/{base_ref}/acquire";
+        let release = "/{owner}/{repo}/{base_ref}/release";
+        let level = |method: Method, route: &str, status: u16| {
+            level_of(&method, route, StatusCode::from_u16(status).unwrap())
+        };
+        assert_eq!(level(Method::POST, acquire, 200), Level::Debug);
+        assert_eq!(level(Method::GET, "/metrics", 200), Level::Debug);
+        assert_eq!(level(Method::POST, acquire, 409), Level::Info);
+        assert_eq!(level(Method::POST, acquire, 400), Level::Info);
+        assert_eq!(level(Method::POST, release, 200), Level::Info);
+        assert_eq!(
+            level(Method::DELETE, "/{owner}/{repo}/{base_ref}", 200),
+            Level::Info
+        );
+        assert_eq!(level(Method::POST, acquire, 401), Level::Warn);
+        assert_eq!(level(Method::GET, "/metrics", 403), Level::Warn);
+        assert_eq!(level(Method::POST, acquire, 503), Level::Warn);
+    }
+
+    #[test]
     fn the_provider_is_read_from_the_path_of_a_provider_route() {
         let acquire = "/{owner}/{repo}/{base_ref}/acquire";
         assert_eq!(
