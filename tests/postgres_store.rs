@@ -460,6 +460,39 @@ async fn a_commit_fenced_by_an_expired_row_nobody_took_over_is_refused() {
 }
 
 #[tokio::test]
+async fn after_an_owner_reclaims_with_a_new_epoch_its_old_epoch_commits_are_refused() {
+    let pg = PgCluster::start();
+    let store = connect(&pg).await;
+    store
+        .claim("a", "http://a", Duration::from_millis(200))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let again = store.claim("a", "http://a", LONG).await.unwrap();
+    assert_eq!(again.epoch, 2);
+
+    let old = store
+        .fenced(fence(1, "a", far_future()))
+        .commit_and_wait(vec![put("o:r:old", b"x", &[], 0)])
+        .await;
+    store
+        .fenced(fence(2, "a", far_future()))
+        .commit_and_wait(vec![put("o:r:new", b"x", &[], 0)])
+        .await
+        .unwrap();
+
+    assert!(matches!(old, Err(StoreError::NotOwner)), "{old:?}");
+    let keys: Vec<String> = store
+        .load_all()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|l| l.key)
+        .collect();
+    assert_eq!(keys, ["o:r:new"]);
+}
+
+#[tokio::test]
 async fn a_fenced_commit_past_its_local_deadline_is_refused_although_the_row_is_live() {
     let pg = PgCluster::start();
     let store = connect(&pg).await;
@@ -575,4 +608,43 @@ async fn no_error_or_location_shows_the_password() {
         format!("postgres://postgres@127.0.0.1:{}/postgres", pg.port())
     );
     assert!(!format!("{store:?}").contains(&password));
+}
+
+#[tokio::test]
+async fn with_the_database_frozen_a_commit_times_out_and_after_a_thaw_the_next_one_lands() {
+    let pg = PgCluster::start();
+    let store = connect(&pg).await;
+    store
+        .commit_and_wait(vec![put("o:r:before", b"1", &[], 0)])
+        .await
+        .unwrap();
+
+    pg.pause(); // SIGSTOP: connections stay open, nothing answers (a cut network looks the same)
+    let started = Instant::now();
+    let frozen = store
+        .commit_and_wait(vec![put("o:r:frozen", b"2", &[], 0)])
+        .await;
+    let took = started.elapsed();
+    let probe_frozen = store.probe().await;
+    pg.resume();
+    let after = store
+        .commit_and_wait(vec![put("o:r:after", b"3", &[], 0)])
+        .await;
+
+    assert!(matches!(frozen, Err(StoreError::Postgres(_))), "{frozen:?}");
+    assert!(took < Duration::from_secs(10), "took {took:?}");
+    assert!(probe_frozen.is_err());
+    after.expect("the store reconnects by itself");
+    let keys: Vec<String> = store
+        .load_all()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|l| l.key)
+        .collect();
+    assert_eq!(
+        keys,
+        ["o:r:after", "o:r:before"],
+        "the timed-out batch did not land"
+    );
 }
