@@ -395,6 +395,22 @@ async fn a_resign_lets_another_replica_claim_at_once_and_a_stale_resign_does_not
     assert_eq!((b.epoch, b.mine), (2, true));
 }
 
+/// Fails the test instead of hanging it when a store call does not come back.
+async fn bounded<T>(call: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(20), call)
+        .await
+        .expect("a store call hung for 20 s with the database unreachable")
+}
+
+/// Resumes a paused cluster when dropped.
+struct Thaw<'a>(&'a PgCluster);
+
+impl Drop for Thaw<'_> {
+    fn drop(&mut self) {
+        self.0.resume();
+    }
+}
+
 fn fence(epoch: i64, owner: &str, valid_until: ValidUntil) -> Fence {
     Fence {
         epoch,
@@ -544,11 +560,9 @@ async fn with_the_database_stopped_a_commit_fails_fast_and_after_a_restart_the_n
 
     pg.stop();
     let started = Instant::now();
-    let down = store
-        .commit_and_wait(vec![put("o:r:down", b"2", &[], 0)])
-        .await;
+    let down = bounded(store.commit_and_wait(vec![put("o:r:down", b"2", &[], 0)])).await;
     let took = started.elapsed();
-    let probe_down = store.probe().await;
+    let probe_down = bounded(store.probe()).await;
     pg.start_again();
     let after = store
         .commit_and_wait(vec![put("o:r:after", b"3", &[], 0)])
@@ -620,13 +634,12 @@ async fn with_the_database_frozen_a_commit_times_out_and_after_a_thaw_the_next_o
         .unwrap();
 
     pg.pause(); // SIGSTOP: connections stay open, nothing answers (a cut network looks the same)
+    let thaw = Thaw(&pg); // declared after `store`: thaws first if an assertion fails
     let started = Instant::now();
-    let frozen = store
-        .commit_and_wait(vec![put("o:r:frozen", b"2", &[], 0)])
-        .await;
+    let frozen = bounded(store.commit_and_wait(vec![put("o:r:frozen", b"2", &[], 0)])).await;
     let took = started.elapsed();
-    let probe_frozen = store.probe().await;
-    pg.resume();
+    let probe_frozen = bounded(store.probe()).await;
+    drop(thaw);
     let after = store
         .commit_and_wait(vec![put("o:r:after", b"3", &[], 0)])
         .await;

@@ -59,9 +59,16 @@ impl PgCluster {
             None
         };
 
+        // As root the dir goes under /tmp (traversable by every user, whatever TMPDIR says) and is
+        // handed to `postgres`; it stays mode 0700.
+        let parent = if run_as.is_some() {
+            PathBuf::from("/tmp")
+        } else {
+            std::env::temp_dir()
+        };
         let dir = tempfile::Builder::new()
             .prefix("mq-lease-pg-")
-            .tempdir_in(std::env::temp_dir())
+            .tempdir_in(parent)
             .expect("create a temp dir for PostgreSQL");
         let password: String = rand::thread_rng()
             .sample_iter(&Alphanumeric)
