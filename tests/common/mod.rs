@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+pub mod pg;
+
 pub const BIN: &str = env!("CARGO_BIN_EXE_mq-lease-service");
 
 /// A port nobody listens on right now (bind to 0, read it, let it go).
