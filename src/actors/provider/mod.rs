@@ -16,7 +16,7 @@ use super::waiter::{current_answer, Waiter, Waiters};
 use super::ServiceError;
 use crate::domain::{Answer, Event, LeaseSettings, ProviderKey, ProviderState, Status, Time};
 use crate::health::Readiness;
-use crate::metrics::{provider_labels, LeaseMetrics};
+use crate::metrics::{LeaseMetrics, ProviderMetrics};
 use crate::store::{Journal, Store, StoreError};
 
 mod handlers;
@@ -66,7 +66,7 @@ pub struct ProviderActor {
     parked: Waiters,
     timer: Option<SpawnHandle>,
     store: Store,
-    metrics: LeaseMetrics,
+    metrics: ProviderMetrics,
     readiness: Arc<Readiness>,
 }
 
@@ -93,6 +93,7 @@ impl ProviderActor {
         readiness: Arc<Readiness>,
     ) -> Self {
         Self {
+            metrics: metrics.provider(&init.key),
             label: init.key.to_string(),
             key: init.key,
             settings: init.settings,
@@ -101,7 +102,6 @@ impl ProviderActor {
             parked: Waiters::default(),
             timer: None,
             store,
-            metrics,
             readiness,
         }
     }
@@ -193,14 +193,7 @@ impl ProviderActor {
         ctx: &mut Context<Self>,
     ) {
         warn!("{}: state change not saved, answering 503: {e}", self.label);
-        self.metrics
-            .store_failures
-            .with_label_values(&provider_labels(&self.key))
-            .inc();
-        self.metrics
-            .store_errors
-            .with_label_values(&["write"])
-            .inc();
+        self.metrics.store_failed();
         self.readiness.store_failed();
         for o in out {
             o.refuse(ServiceError::Unavailable(e.to_string()));
@@ -287,22 +280,12 @@ impl ProviderActor {
     }
 
     fn publish_gauges(&self) {
-        let l = provider_labels(&self.key);
-        self.metrics
-            .known_requests
-            .with_label_values(&l)
-            .set(self.state.requests.len() as i64);
         let live = self.state.holder_status() == Some(Status::Acquired);
-        self.metrics
-            .holder
-            .with_label_values(&l)
-            .set(i64::from(live));
         let since = self.state.holder.as_ref().filter(|_| live);
-        self.metrics
-            .set_holder_since(&self.key, since.map(|h| h.granted_at));
-        self.metrics
-            .waiting_requests
-            .with_label_values(&l)
-            .set(self.parked.len() as i64);
+        self.metrics.publish(
+            self.state.requests.len(),
+            since.map(|h| h.granted_at),
+            self.parked.len(),
+        );
     }
 }
