@@ -68,6 +68,9 @@ pub enum LoadError {
     Record(#[from] RecordError),
 }
 
+/// Providers read from the store at a time while loading at start.
+const LOAD_CHUNK: usize = 256;
+
 /// The seam between the actors and the disk. Cheap to clone.
 #[derive(Clone, Debug)]
 pub enum Store {
@@ -90,14 +93,21 @@ impl Store {
     /// Every stored provider, decoded, with its runtime times resumed at `now`, in key order.
     /// Blocks the calling thread: meant for startup (`web::block`).
     pub fn load_all(&self, now: Time) -> Result<Vec<SavedProvider>, LoadError> {
-        let loaded = match self {
-            Store::Redb(s) => s.load_all()?,
-        };
-        let mut providers = Vec::with_capacity(loaded.len());
-        for l in loaded {
-            providers.push(record::load(&l, now)?);
+        // Chunk by chunk: only one chunk's raw bytes are held while the decoded state grows.
+        let mut providers = Vec::new();
+        let mut after = None;
+        loop {
+            let chunk = match self {
+                Store::Redb(s) => s.load_chunk(after.take(), LOAD_CHUNK)?,
+            };
+            let Some(last) = chunk.last() else {
+                return Ok(providers);
+            };
+            after = Some(last.key.clone());
+            for l in &chunk {
+                providers.push(record::load(l, now)?);
+            }
         }
-        Ok(providers)
     }
 
     /// Queues a batch (see [`Journal::prepare`]) and returns at once; the receiver yields `Ok(())` only
