@@ -35,7 +35,7 @@ pub const FILE_NAME: &str = "leases.redb";
 /// redb's page cache (its default is 1 GiB, which a start-up load of a large file fills).
 /// The writer touches a few pages per provider change and the file is read in full only
 /// at start, so a small cache costs little: the OS page cache still holds the file.
-pub const CACHE_BYTES: usize = 8 * 1024 * 1024;
+pub const CACHE_BYTES: usize = 2 * 1024 * 1024;
 
 /// At open, the file is compacted when more than this share of it is free pages (left by
 /// trimmed history, deleted providers and copy-on-write) and it is larger than
