@@ -40,7 +40,7 @@ pub const CACHE_BYTES: usize = 2 * 1024 * 1024;
 /// At open, the file is compacted when more than this share of it is free pages (left by
 /// trimmed history, deleted providers and copy-on-write) and it is larger than
 /// [`COMPACT_MIN_BYTES`].
-const COMPACT_FREE_SHARE: f64 = 0.25;
+const COMPACT_FREE_SHARE: f64 = 0.5;
 const COMPACT_MIN_BYTES: u64 = 4 * 1024 * 1024;
 
 /// Handle to the store. Cheap to clone; the writer thread stops once the last clone is dropped (or on
