@@ -5,8 +5,10 @@
 //!    lease and releases success, two of the others are told `completed`), the store
 //!    file's size, then a restart on the same data dir: hydrate time (process start to
 //!    `/readyz` 200) and RSS after it;
+//!    RSS also once the run each provider left pending was evicted (`ttl` after the load)
+//!    and after one `/metrics` scrape;
 //! 2. idle CPU of those providers (utime+stime from /proc/<pid>/stat over
-//!    `SCALE_IDLE_SECS`, as % of one core), after the load and after the restart;
+//!    `SCALE_IDLE_SECS`, as % of one core), after those evictions and after the restart;
 //! 3. acquire-poll throughput against a bare actix-web JSON handler
 //!    (`examples/bare_handler.rs`, run here in a child process) driven by `wrk` (1 thread,
 //!    64 connections), legs A/B/A/B/A/B, the median ratio and each leg's p99.
