@@ -5,8 +5,10 @@
 //!    lease and releases success, two of the others are told `completed`), the store
 //!    file's size, then a restart on the same data dir: hydrate time (process start to
 //!    `/readyz` 200) and RSS after it;
+//!    RSS also once the run each provider left pending was evicted (`ttl` after the load)
+//!    and after one `/metrics` scrape;
 //! 2. idle CPU of those providers (utime+stime from /proc/<pid>/stat over
-//!    `SCALE_IDLE_SECS`, as % of one core), after the load and after the restart;
+//!    `SCALE_IDLE_SECS`, as % of one core), after those evictions and after the restart;
 //! 3. acquire-poll throughput against a bare actix-web JSON handler
 //!    (`examples/bare_handler.rs`, run here in a child process) driven by `wrk` (1 thread,
 //!    64 connections), legs A/B/A/B/A/B, the median ratio and each leg's p99.
@@ -20,7 +22,7 @@
 //! `SCALE_POLL_ROUNDS` (finished rounds of the polled provider before the poll, default 0),
 //! `SCALE_PARTS` (`memory,poll`, default both; idle CPU belongs to memory),
 //! `SCALE_RUST_LOG` (the server's `RUST_LOG`, default `info` as in production), `SCALE_BIN`
-//! (another build of the service).
+//! (another build of the service), `SCALE_DATA` (a data dir to keep, e.g. for a profiler).
 //! Needs Linux (/proc) and, for the poll legs, `wrk` on the PATH.
 
 #[path = "../tests/common/mod.rs"]
@@ -47,6 +49,8 @@ const BARE_DOC_ENV: &str = "SCALE_BARE_DOC";
 const CONCURRENCY: usize = 256;
 /// Memory samples during the load.
 const CHECKPOINTS: usize = 10;
+/// The built-in `ttl` (the bench's config leaves the lease settings at their defaults).
+const TTL: Duration = Duration::from_secs(30);
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     match std::env::var(name) {
@@ -220,6 +224,19 @@ impl Client {
         json
     }
 
+    /// GETs `path`, asserts 200 and returns the body's size in bytes.
+    async fn get_len(&self, path: &str) -> usize {
+        let mut res = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("GET {path}: {e}"));
+        let bytes = res.body().limit(1 << 28).await.expect("body");
+        assert_eq!(res.status().as_u16(), 200, "GET {path}");
+        bytes.len()
+    }
+
     async fn acquire(&self, key: &str, sha: &str, priority: u64) -> String {
         let json = self
             .post(&format!("/{key}/acquire"), acquire_body(sha, priority))
@@ -299,6 +316,11 @@ struct Memory {
     empty: (u64, u64),
     loaded: (u64, u64),
     load_secs: f64,
+    /// After the runs left pending were evicted (ttl after the load).
+    settled: (u64, u64),
+    /// After one `/metrics` scrape, and the scrape's size in bytes.
+    scraped: (u64, u64),
+    scrape_bytes: usize,
     file_bytes: u64,
     idle_after_load: f64,
     hydrate: Duration,
@@ -344,7 +366,14 @@ async fn memory(bin: &Path, data: &Path, config: &Path, tmp: &Path) -> (Memory, 
     let load_secs = started.elapsed().as_secs_f64();
     println!("acquire answers: {statuses:?} (plus one release per round)");
     let loaded = rss_kib(pid);
+    // The run each provider left pending is evicted `ttl` after its last call; measure idle
+    // once that is over, so nothing but timers could run.
+    let settle = started + Duration::from_secs_f64(load_secs) + TTL + Duration::from_secs(2);
+    tokio::time::sleep_until(settle.into()).await;
+    let settled = rss_kib(pid);
     let idle_after_load = idle_cpu(pid, idle_secs).await;
+    let scrape_bytes = client.get_len("/metrics").await;
+    let scraped = rss_kib(pid);
     server.terminate().await;
     let file_bytes = std::fs::metadata(data.join("leases.redb"))
         .expect("store file")
@@ -360,6 +389,9 @@ async fn memory(bin: &Path, data: &Path, config: &Path, tmp: &Path) -> (Memory, 
             empty,
             loaded,
             load_secs,
+            settled,
+            scraped,
+            scrape_bytes,
             file_bytes,
             idle_after_load,
             hydrate,
@@ -507,7 +539,10 @@ fn bench(tmp: &Path) {
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(common::BIN));
     let parts = std::env::var("SCALE_PARTS").unwrap_or_else(|_| "memory,poll".into());
-    let data = tmp.join("data");
+    // `SCALE_DATA`: keep the store there (e.g. to profile a restart on it afterwards).
+    let data = std::env::var_os("SCALE_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| tmp.join("data"));
     let config = tmp.join("scale.toml");
     let providers: usize = env_or("SCALE_PROVIDERS", 10_000);
     // auto_register on, room for the load's providers and the poll's one; lease settings
@@ -563,6 +598,16 @@ fn bench(tmp: &Path) {
             );
             println!(
                 "{:<52} {:>12}",
+                "RSS once the pending runs were evicted (ttl later)",
+                format!("{} / {}", mib(m.settled.0), mib(m.settled.1))
+            );
+            println!(
+                "{:<52} {:>12}",
+                format!("RSS after a /metrics scrape ({:.1} MB)", m.scrape_bytes as f64 / 1e6),
+                format!("{} / {}", mib(m.scraped.0), mib(m.scraped.1))
+            );
+            println!(
+                "{:<52} {:>12}",
                 "RSS per 1,000 providers (after load - empty)",
                 format!("{per_1000:.2} MiB")
             );
@@ -583,7 +628,7 @@ fn bench(tmp: &Path) {
             );
             println!(
                 "{:<52} {:>12}",
-                "idle CPU after load (% of one core)",
+                "idle CPU after load and evictions (% of one core)",
                 format!("{:.2} %", m.idle_after_load)
             );
             println!(

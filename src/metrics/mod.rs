@@ -1,31 +1,28 @@
-//! Prometheus metrics on one registry (no global): HTTP figures recorded by the
-//! middleware in [`crate::access_log`], the lease figures kept by the provider actors,
-//! build info, readiness and (on Linux) the process collector. `GET /metrics` (in [`crate::routes::health`]) renders it.
+//! Prometheus metrics: HTTP figures recorded by the middleware in [`crate::access_log`],
+//! the lease figures kept by the provider actors, build info, readiness and (on Linux) the
+//! process collector. `GET /metrics` (in [`crate::routes::health`]) renders it.
 //!
 //! Per-provider series carry `owner`, `repo` and `base_ref` labels, so `sum by (repo)`
-//! works. HTTP series carry `method`, `route` (the route pattern, never the raw path)
-//! and `status`. The README's "Metrics" section lists every name.
+//! works; they are kept compactly by [`series`] (a provider's gauges and counters, no
+//! per-provider histograms). HTTP series carry `method`, `route` (the route pattern, never
+//! the raw path) and `status`. The README's "Metrics" section lists every name and why
+//! the histograms are not per provider.
 
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use prometheus::core::{Collector, Desc};
-use prometheus::proto::MetricFamily;
+use prometheus::core::Collector;
 use prometheus::{
-    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts,
     Registry, TextEncoder,
 };
 
 mod observe;
+mod series;
 
 use crate::domain::{ProviderKey, Time};
-
-/// The labels of every per-provider series, in this order.
-pub const PROVIDER_LABELS: [&str; 3] = ["owner", "repo", "base_ref"];
-
-/// `[owner, repo, base_ref]` of a provider, for `with_label_values`.
-pub fn provider_labels(key: &ProviderKey) -> [&str; 3] {
-    [key.owner(), key.repo(), key.base_ref()]
-}
+use series::{Figures, Series};
 
 /// Buckets of `mq_lease_http_request_duration_seconds` (requests that do not wait).
 const LATENCY_BUCKETS: &[f64] = &[
@@ -58,25 +55,22 @@ pub struct HttpMetrics {
     pub acquire_wait: HistogramVec,
 }
 
-/// The lease metrics, labelled by `owner`, `repo`, `base_ref`.
+/// The lease metrics: per-provider series (see [`series`]) and the aggregate ones.
 #[derive(Clone)]
 pub struct LeaseMetrics {
-    pub known_requests: IntGaugeVec,
-    pub holder: IntGaugeVec,
-    /// Unix time (s) the current holder was granted the lease; absent without a holder.
-    pub holder_acquired_at: GaugeVec,
-    pub waiting_requests: IntGaugeVec,
-    pub grants: IntCounterVec,
-    pub releases: IntCounterVec,
-    pub evictions: IntCounterVec,
-    pub expired_leases: IntCounterVec,
-    pub batch_size: HistogramVec,
-    pub time_to_grant: HistogramVec,
-    pub store_failures: IntCounterVec,
+    series: Arc<Series>,
+    /// `mq_lease_merged_batch_size`: runs covered by a successful release, all providers.
+    pub batch_size: Histogram,
+    /// `mq_lease_time_to_grant_seconds`: a round's first registration to its grant, all providers.
+    pub time_to_grant: Histogram,
     /// `mq_lease_store_errors_total{operation}`: failed store writes and probes, all providers.
     pub store_errors: IntCounterVec,
-    /// `mq_lease_admin_actions_total{owner,repo,base_ref,action}`: revoke, pause, resume.
-    pub admin_actions: IntCounterVec,
+}
+
+/// What one provider actor records: its own [`Figures`] and the shared aggregates.
+pub struct ProviderMetrics {
+    figures: Arc<Figures>,
+    lease: LeaseMetrics,
 }
 
 fn register<C: Collector + Clone + 'static>(
@@ -85,26 +79,6 @@ fn register<C: Collector + Clone + 'static>(
 ) -> Result<C, prometheus::Error> {
     registry.register(Box::new(c.clone()))?;
     Ok(c)
-}
-
-fn gauge(registry: &Registry, name: &str, help: &str) -> Result<IntGaugeVec, prometheus::Error> {
-    register(
-        registry,
-        IntGaugeVec::new(Opts::new(name, help), &PROVIDER_LABELS)?,
-    )
-}
-
-fn counter(
-    registry: &Registry,
-    name: &str,
-    help: &str,
-    extra: &[&str],
-) -> Result<IntCounterVec, prometheus::Error> {
-    let labels: Vec<&str> = PROVIDER_LABELS.iter().chain(extra).copied().collect();
-    register(
-        registry,
-        IntCounterVec::new(Opts::new(name, help), &labels)?,
-    )
 }
 
 fn histogram(
@@ -154,72 +128,25 @@ impl HttpMetrics {
 
 impl LeaseMetrics {
     pub fn register(registry: &Registry) -> Result<Self, prometheus::Error> {
-        let holder_acquired_at = GaugeVec::new(
-            Opts::new(
-                "mq_lease_holder_acquired_timestamp_seconds",
-                "Unix time the current holder was granted the lease",
-            ),
-            &PROVIDER_LABELS,
-        )?;
-        registry.register(Box::new(holder_acquired_at.clone()))?;
-        registry.register(Box::new(HolderAge::new(holder_acquired_at.clone())?))?;
+        let plain = |name: &str, help: &str, buckets: &[f64]| {
+            register(
+                registry,
+                Histogram::with_opts(HistogramOpts::new(name, help).buckets(buckets.to_vec()))?,
+            )
+        };
         Ok(Self {
-            known_requests: gauge(
-                registry,
-                "mq_lease_known_requests",
-                "Requests known in the current round",
-            )?,
-            holder: gauge(
-                registry,
-                "mq_lease_holder",
-                "1 while a run holds a live lease",
-            )?,
-            holder_acquired_at,
-            waiting_requests: gauge(
-                registry,
-                "mq_lease_waiting_requests",
-                "Long-poll acquire calls held open",
-            )?,
-            grants: counter(registry, "mq_lease_grants_total", "Leases granted", &[])?,
-            releases: counter(
-                registry,
-                "mq_lease_releases_total",
-                "Leases released, by outcome",
-                &["outcome"],
-            )?,
-            evictions: counter(
-                registry,
-                "mq_lease_evictions_total",
-                "Pending requests evicted after their ttl",
-                &[],
-            )?,
-            expired_leases: counter(
-                registry,
-                "mq_lease_expired_leases_total",
-                "Leases taken from a holder silent for lease_timeout",
-                &[],
-            )?,
-            batch_size: histogram(
-                registry,
+            series: Arc::new(Series::default()),
+            batch_size: plain(
                 "mq_lease_merged_batch_size",
-                "Runs of a round covered by a successful release",
+                "Runs of a round covered by a successful release (all providers)",
                 &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 15.0, 20.0, 30.0],
-                &PROVIDER_LABELS,
             )?,
-            time_to_grant: histogram(
-                registry,
+            time_to_grant: plain(
                 "mq_lease_time_to_grant_seconds",
-                "Seconds from a round's first registration to a grant",
+                "Seconds from a round's first registration to a grant (all providers)",
                 &[
                     0.01, 0.1, 0.5, 1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0,
                 ],
-                &PROVIDER_LABELS,
-            )?,
-            store_failures: counter(
-                registry,
-                "mq_lease_store_failures_total",
-                "State changes of this provider that could not be saved",
-                &[],
             )?,
             store_errors: register(
                 registry,
@@ -231,92 +158,41 @@ impl LeaseMetrics {
                     &["operation"],
                 )?,
             )?,
-            admin_actions: counter(
-                registry,
-                "mq_lease_admin_actions_total",
-                "Admin actions that changed a provider (revoke, pause, resume)",
-                &["action"],
-            )?,
         })
     }
 
-    /// The holder's grant time, or no series when nobody holds a live lease.
-    pub fn set_holder_since(&self, key: &ProviderKey, since: Option<Time>) {
-        let l = provider_labels(key);
-        match since {
-            Some(t) => self
-                .holder_acquired_at
-                .with_label_values(&l)
-                .set(t.0 as f64 / 1000.0),
-            None => {
-                let _ = self.holder_acquired_at.remove_label_values(&l);
-            }
+    /// The series of a provider that starts being served; [`ProviderMetrics::forget`]
+    /// drops them.
+    pub fn provider(&self, key: &ProviderKey) -> ProviderMetrics {
+        ProviderMetrics {
+            figures: self.series.add(key),
+            lease: self.clone(),
         }
     }
+}
 
-    /// Drop a provider's series (when it is no longer served).
+impl ProviderMetrics {
+    /// The gauges, as the provider now is: runs known in the round, whether a live lease
+    /// is held and since when, long-poll callers held open.
+    pub fn publish(&self, known: usize, holder_since: Option<Time>, waiting: usize) {
+        let f = &self.figures;
+        f.known_requests
+            .store(i64::try_from(known).unwrap_or(i64::MAX), Relaxed);
+        f.holder.store(i64::from(holder_since.is_some()), Relaxed);
+        f.set_holder_since(holder_since.map(|t| t.0));
+        f.waiting_requests
+            .store(i64::try_from(waiting).unwrap_or(i64::MAX), Relaxed);
+    }
+
+    /// A change of this provider could not be saved.
+    pub fn store_failed(&self) {
+        self.figures.store_failures.fetch_add(1, Relaxed);
+        self.lease.store_errors.with_label_values(&["write"]).inc();
+    }
+
+    /// Drop the provider's series (when it is no longer served).
     pub fn forget(&self, key: &ProviderKey) {
-        let l = provider_labels(key);
-        let _ = self.known_requests.remove_label_values(&l);
-        let _ = self.holder.remove_label_values(&l);
-        let _ = self.holder_acquired_at.remove_label_values(&l);
-        let _ = self.waiting_requests.remove_label_values(&l);
-    }
-}
-
-/// `mq_lease_holder_age_seconds`: computed from the grant timestamps when scraped, so it
-/// is right at scrape time without any provider having to update it.
-struct HolderAge {
-    acquired_at: GaugeVec,
-    template: GaugeVec,
-}
-
-impl HolderAge {
-    fn opts() -> Opts {
-        Opts::new(
-            "mq_lease_holder_age_seconds",
-            "Seconds the current holder has held the lease",
-        )
-    }
-
-    fn new(acquired_at: GaugeVec) -> Result<Self, prometheus::Error> {
-        Ok(Self {
-            acquired_at,
-            template: GaugeVec::new(Self::opts(), &PROVIDER_LABELS)?,
-        })
-    }
-}
-
-impl Collector for HolderAge {
-    fn desc(&self) -> Vec<&Desc> {
-        self.template.desc()
-    }
-
-    fn collect(&self) -> Vec<MetricFamily> {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs_f64())
-            .unwrap_or(0.0);
-        // A fresh vector per scrape: concurrent scrapes do not see each other's work.
-        let Ok(age) = GaugeVec::new(Self::opts(), &PROVIDER_LABELS) else {
-            return Vec::new();
-        };
-        for family in self.acquired_at.collect() {
-            for m in family.get_metric() {
-                let label = |name: &str| {
-                    m.get_label()
-                        .iter()
-                        .find(|p| p.name() == name)
-                        .map(|p| p.value().to_owned())
-                        .unwrap_or_default()
-                };
-                let values = PROVIDER_LABELS.map(label);
-                let values = [values[0].as_str(), values[1].as_str(), values[2].as_str()];
-                age.with_label_values(&values)
-                    .set((now - m.get_gauge().get_value()).max(0.0));
-            }
-        }
-        age.collect()
+        self.lease.series.remove(key, &self.figures);
     }
 }
 
@@ -367,6 +243,11 @@ impl Metrics {
     pub fn render(&self) -> Result<String, prometheus::Error> {
         let mut buffer = Vec::new();
         TextEncoder::new().encode(&self.registry.gather(), &mut buffer)?;
-        Ok(String::from_utf8_lossy(&buffer).into_owned())
+        let mut text = String::from_utf8_lossy(&buffer).into_owned();
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        self.lease.series.render(&mut text, now_ms);
+        Ok(text)
     }
 }

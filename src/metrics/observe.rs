@@ -3,13 +3,16 @@
 
 use log::info;
 
-use super::{provider_labels, LeaseMetrics};
+use std::sync::atomic::Ordering::Relaxed;
+
+use super::series::{ACTIONS, OUTCOMES};
+use super::ProviderMetrics;
 use crate::domain::{Event, EventKind, LeaseSettings, ProviderKey};
 
-impl LeaseMetrics {
+impl ProviderMetrics {
     /// Logs and counters for the events of a saved change.
     pub fn observe(&self, key: &ProviderKey, settings: &LeaseSettings, events: &[Event]) {
-        let l = provider_labels(key);
+        let f = &self.figures;
         let label = key;
         for e in events {
             let sha = e.head_sha.as_ref().map(|s| s.as_str()).unwrap_or("-");
@@ -24,11 +27,9 @@ impl LeaseMetrics {
                         label,
                         e.fencing_token.unwrap_or(0)
                     );
-                    self.grants.with_label_values(&l).inc();
+                    f.grants.fetch_add(1, Relaxed);
                     if let Some(ms) = e.waited_ms {
-                        self.time_to_grant
-                            .with_label_values(&l)
-                            .observe(ms as f64 / 1000.0);
+                        self.lease.time_to_grant.observe(ms as f64 / 1000.0);
                     }
                 }
                 EventKind::ReleasedSuccess | EventKind::ReleasedFailure => {
@@ -38,11 +39,9 @@ impl LeaseMetrics {
                         "failure"
                     };
                     info!("{}: released by {sha} with {outcome}", label);
-                    self.releases
-                        .with_label_values(&[l[0], l[1], l[2], outcome])
-                        .inc();
+                    self.released(outcome);
                     if let Some(n) = e.batch_size {
-                        self.batch_size.with_label_values(&l).observe(n as f64);
+                        self.lease.batch_size.observe(n as f64);
                     }
                 }
                 EventKind::LeaseExpired => {
@@ -50,14 +49,12 @@ impl LeaseMetrics {
                         "{}: lease of {sha} expired after {:?} without a sign of life",
                         label, settings.lease_timeout
                     );
-                    self.expired_leases.with_label_values(&l).inc();
-                    self.releases
-                        .with_label_values(&[l[0], l[1], l[2], "failure"])
-                        .inc();
+                    f.expired_leases.fetch_add(1, Relaxed);
+                    self.released("failure");
                 }
                 EventKind::Evicted => {
                     info!("{}: evicted {sha} (not seen for {:?})", label, settings.ttl);
-                    self.evictions.with_label_values(&l).inc();
+                    f.evictions.fetch_add(1, Relaxed);
                 }
                 EventKind::Completed => log::debug!("{}: told {sha} completed", label),
                 EventKind::Revoked => {
@@ -71,7 +68,7 @@ impl LeaseMetrics {
                         e.by.as_deref().unwrap_or("-"),
                         e.reason.as_deref().unwrap_or("no reason given")
                     );
-                    self.admin_action(key, "revoke");
+                    self.admin_action("revoke");
                 }
                 EventKind::Paused => {
                     info!(
@@ -79,7 +76,7 @@ impl LeaseMetrics {
                         label,
                         e.by.as_deref().unwrap_or("-")
                     );
-                    self.admin_action(key, "pause");
+                    self.admin_action("pause");
                 }
                 EventKind::Resumed => {
                     info!(
@@ -87,16 +84,21 @@ impl LeaseMetrics {
                         label,
                         e.by.as_deref().unwrap_or("-")
                     );
-                    self.admin_action(key, "resume");
+                    self.admin_action("resume");
                 }
             }
         }
     }
 
-    fn admin_action(&self, key: &ProviderKey, action: &str) {
-        let l = provider_labels(key);
-        self.admin_actions
-            .with_label_values(&[l[0], l[1], l[2], action])
-            .inc();
+    fn released(&self, outcome: &str) {
+        if let Some(i) = OUTCOMES.iter().position(|o| *o == outcome) {
+            self.figures.releases[i].fetch_add(1, Relaxed);
+        }
+    }
+
+    fn admin_action(&self, action: &str) {
+        if let Some(i) = ACTIONS.iter().position(|a| *a == action) {
+            self.figures.admin_actions[i].fetch_add(1, Relaxed);
+        }
     }
 }

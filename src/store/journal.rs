@@ -84,10 +84,16 @@ impl Journal {
     /// The write prepared for `events` is on disk.
     pub fn saved(&mut self, events: Vec<Event>) {
         self.next_event_seq += events.len() as u64;
-        self.history.extend(events);
-        while self.history.len() > HISTORY_CAPACITY as usize {
-            self.history.pop_front();
-        }
+        let cap = HISTORY_CAPACITY as usize;
+        let new = events.len().min(cap);
+        let old = (self.history.len() + new).saturating_sub(cap);
+        self.history.drain(..old);
+        // Grow to fit, not double: most providers keep a handful of events, and a doubled
+        // buffer of events was the largest part of an idle provider. Growing stops at the
+        // capacity, after which every event replaces one.
+        self.history.reserve_exact(new);
+        let skip = events.len() - new;
+        self.history.extend(events.into_iter().skip(skip));
         self.in_sync = true;
     }
 

@@ -71,6 +71,9 @@ pub enum LoadError {
     Record(#[from] RecordError),
 }
 
+/// Providers read from the store at a time while loading at start.
+const LOAD_CHUNK: usize = 256;
+
 /// The seam between the actors and the disk. Cheap to clone.
 #[derive(Clone, Debug)]
 pub enum Store {
@@ -101,27 +104,25 @@ impl Store {
     /// Blocks the calling thread: meant for startup (`web::block`). On an async thread use
     /// [`Store::load_all_async`].
     pub fn load_all(&self, now: Time) -> Result<Vec<SavedProvider>, LoadError> {
-        let loaded = match self {
-            Store::Redb(s) => s.load_all()?,
-            Store::Postgres(s) => s.load_all_blocking()?,
-        };
-        decode_all(loaded, now)
+        match self {
+            Store::Redb(s) => load_redb_chunked(s, now),
+            Store::Postgres(s) => decode_all(s.load_all_blocking()?, now),
+        }
     }
 
     /// [`Store::load_all`] without blocking the calling thread (the redb read runs on a blocking
     /// thread of the current tokio runtime, the PostgreSQL one on the store's own thread). Must be
     /// called inside a tokio runtime (an actix thread is one).
     pub async fn load_all_async(&self, now: Time) -> Result<Vec<SavedProvider>, LoadError> {
-        let loaded = match self {
+        match self {
             Store::Redb(s) => {
                 let s = s.clone();
-                tokio::task::spawn_blocking(move || s.load_all())
+                tokio::task::spawn_blocking(move || load_redb_chunked(&s, now))
                     .await
-                    .map_err(|_| StoreError::Closed)??
+                    .map_err(|_| StoreError::Closed)?
             }
-            Store::Postgres(s) => s.load_all().await?,
-        };
-        decode_all(loaded, now)
+            Store::Postgres(s) => decode_all(s.load_all().await?, now),
+        }
     }
 
     /// Queues a batch (see [`Journal::prepare`]) and returns at once; the receiver yields `Ok(())` only
@@ -146,6 +147,22 @@ impl Store {
         match self {
             Store::Redb(s) => s.shutdown(),
             Store::Postgres(s) => s.shutdown(),
+        }
+    }
+}
+
+/// Chunk by chunk: only one chunk's raw bytes are held while the decoded state grows.
+fn load_redb_chunked(s: &RedbStore, now: Time) -> Result<Vec<SavedProvider>, LoadError> {
+    let mut providers = Vec::new();
+    let mut after = None;
+    loop {
+        let chunk = s.load_chunk(after.take(), LOAD_CHUNK)?;
+        let Some(last) = chunk.last() else {
+            return Ok(providers);
+        };
+        after = Some(last.key.clone());
+        for l in &chunk {
+            providers.push(record::load(l, now)?);
         }
     }
 }

@@ -32,6 +32,17 @@ use super::{Loaded, Op, StoreError};
 /// File name of the database inside the data directory.
 pub const FILE_NAME: &str = "leases.redb";
 
+/// redb's page cache (its default is 1 GiB, which a start-up load of a large file fills).
+/// The writer touches a few pages per provider change and the file is read in full only
+/// at start, so a small cache costs little: the OS page cache still holds the file.
+pub const CACHE_BYTES: usize = 2 * 1024 * 1024;
+
+/// At open, the file is compacted when more than this share of it is free pages (left by
+/// trimmed history, deleted providers and copy-on-write) and it is larger than
+/// [`COMPACT_MIN_BYTES`].
+const COMPACT_FREE_SHARE: f64 = 0.5;
+const COMPACT_MIN_BYTES: u64 = 4 * 1024 * 1024;
+
 /// Handle to the store. Cheap to clone; the writer thread stops once the last clone is dropped (or on
 /// [`RedbStore::shutdown`]), after finishing the ops already queued.
 #[derive(Clone)]
@@ -58,13 +69,18 @@ impl RedbStore {
             error: Arc::new(e),
         })?;
         let path = dir.join(FILE_NAME);
-        let db = ::redb::Database::create(&path).map_err(|e| match e {
-            ::redb::DatabaseError::DatabaseAlreadyOpen => StoreError::Locked { path: path.clone() },
-            other => StoreError::Open {
-                path: path.clone(),
-                error: Arc::new(other),
-            },
-        })?;
+        let mut db = ::redb::Builder::new()
+            .set_cache_size(CACHE_BYTES)
+            .create(&path)
+            .map_err(|e| match e {
+                ::redb::DatabaseError::DatabaseAlreadyOpen => {
+                    StoreError::Locked { path: path.clone() }
+                }
+                other => StoreError::Open {
+                    path: path.clone(),
+                    error: Arc::new(other),
+                },
+            })?;
         let found = writer::prepare(&db)?;
         if found != writer::LAYOUT_VERSION {
             return Err(StoreError::Layout {
@@ -73,6 +89,7 @@ impl RedbStore {
                 expected: writer::LAYOUT_VERSION,
             });
         }
+        compact_if_sparse(&mut db, &path);
 
         let commits = Arc::new(AtomicU64::new(0));
         let (tx, rx) = mpsc::channel();
@@ -100,10 +117,33 @@ impl RedbStore {
     /// Every stored provider with its events (ascending by seq), in key order.
     ///
     /// Blocks the calling thread until the writer has served it (after anything queued before it);
-    /// meant for startup. It uses a std channel, so it is safe to call inside an async `main`.
+    /// meant for startup and tests. It uses a std channel, so it is safe to call inside an async `main`.
     pub fn load_all(&self) -> Result<Vec<Loaded>, StoreError> {
+        let mut all = Vec::new();
+        loop {
+            let chunk = self.load_chunk(all.last().map(|l: &Loaded| l.key.clone()), 1024)?;
+            if chunk.is_empty() {
+                return Ok(all);
+            }
+            all.extend(chunk);
+        }
+    }
+
+    /// Up to `limit` stored providers with their events, in key order, starting after the key
+    /// `after` (from the first with `None`); empty once there are no more. Loading a large file
+    /// chunk by chunk keeps only one chunk's bytes in memory at a time. Blocks like
+    /// [`RedbStore::load_all`].
+    pub fn load_chunk(
+        &self,
+        after: Option<String>,
+        limit: usize,
+    ) -> Result<Vec<Loaded>, StoreError> {
         let (reply, answer) = mpsc::sync_channel(1);
-        self.inner.send(Job::LoadAll { reply });
+        self.inner.send(Job::Load {
+            after,
+            limit,
+            reply,
+        });
         answer.recv().unwrap_or(Err(StoreError::Closed))
     }
 
@@ -147,6 +187,47 @@ impl RedbStore {
     #[cfg(test)]
     fn send_test_job(&self, job: Job) {
         self.inner.send(job);
+    }
+}
+
+/// Compacts the file if most of it is free pages (see [`COMPACT_FREE_SHARE`]). Runs before
+/// the writer starts, so nothing waits on it but start-up. A failure is logged and the
+/// file used as it is: compaction is crash-safe in redb and only saves space.
+fn compact_if_sparse(db: &mut ::redb::Database, path: &Path) {
+    let Ok(file_bytes) = std::fs::metadata(path).map(|m| m.len()) else {
+        return;
+    };
+    let stats = match db.begin_write() {
+        Ok(txn) => {
+            let stats = txn.stats();
+            let _ = txn.abort();
+            stats.map_err(|e| e.to_string())
+        }
+        Err(e) => Err(e.to_string()),
+    };
+    let used_bytes = match stats {
+        Ok(stats) => stats.allocated_pages() * stats.page_size() as u64,
+        Err(e) => {
+            log::warn!("store: cannot read the file's statistics, not compacting: {e}");
+            return;
+        }
+    };
+    let free = file_bytes.saturating_sub(used_bytes) as f64 / file_bytes.max(1) as f64;
+    if file_bytes < COMPACT_MIN_BYTES || free < COMPACT_FREE_SHARE {
+        return;
+    }
+    let started = std::time::Instant::now();
+    match db.compact() {
+        Ok(_) => log::info!(
+            "store: compacted {} from {file_bytes} to {} bytes in {} ms",
+            path.display(),
+            std::fs::metadata(path).map_or(0, |m| m.len()),
+            started.elapsed().as_millis()
+        ),
+        Err(e) => log::warn!(
+            "store: compaction of {} failed, using it as it is: {e}",
+            path.display()
+        ),
     }
 }
 

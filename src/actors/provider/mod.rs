@@ -16,7 +16,7 @@ use super::waiter::{current_answer, Waiter, Waiters};
 use super::ServiceError;
 use crate::domain::{Answer, Event, LeaseSettings, ProviderKey, ProviderState, Status, Time};
 use crate::health::Readiness;
-use crate::metrics::{provider_labels, LeaseMetrics};
+use crate::metrics::{LeaseMetrics, ProviderMetrics};
 use crate::store::{Journal, Store, StoreError};
 
 mod handlers;
@@ -57,15 +57,6 @@ pub struct ProviderInit {
     pub journal: Journal,
 }
 
-/// What the provider's gauges show; they are set only when one of these changed.
-#[derive(Debug, Clone, Copy, PartialEq)]
-struct Gauges {
-    known: usize,
-    live: bool,
-    holder_since: Option<Time>,
-    waiting: usize,
-}
-
 pub struct ProviderActor {
     key: ProviderKey,
     label: String,
@@ -75,10 +66,8 @@ pub struct ProviderActor {
     parked: Waiters,
     /// The armed timer and when it fires.
     timer: Option<(SpawnHandle, Time)>,
-    /// What the gauges were last set to (`None` before the first time).
-    published: Option<Gauges>,
     store: Store,
-    metrics: LeaseMetrics,
+    metrics: ProviderMetrics,
     readiness: Arc<Readiness>,
 }
 
@@ -105,6 +94,7 @@ impl ProviderActor {
         readiness: Arc<Readiness>,
     ) -> Self {
         Self {
+            metrics: metrics.provider(&init.key),
             label: init.key.to_string(),
             key: init.key,
             settings: init.settings,
@@ -112,9 +102,7 @@ impl ProviderActor {
             journal: init.journal,
             parked: Waiters::default(),
             timer: None,
-            published: None,
             store,
-            metrics,
             readiness,
         }
     }
@@ -206,14 +194,7 @@ impl ProviderActor {
         ctx: &mut Context<Self>,
     ) {
         warn!("{}: state change not saved, answering 503: {e}", self.label);
-        self.metrics
-            .store_failures
-            .with_label_values(&provider_labels(&self.key))
-            .inc();
-        self.metrics
-            .store_errors
-            .with_label_values(&["write"])
-            .inc();
+        self.metrics.store_failed();
         self.readiness.store_failed();
         for o in out {
             o.refuse(ServiceError::Unavailable(e.to_string()));
@@ -306,37 +287,13 @@ impl ProviderActor {
         changed
     }
 
-    /// Sets the provider's gauges, if what they show changed (a plain poll changes none).
-    fn publish_gauges(&mut self) {
+    fn publish_gauges(&self) {
         let live = self.state.holder_status() == Some(Status::Acquired);
-        let now = Gauges {
-            known: self.state.requests.len(),
-            live,
-            holder_since: self
-                .state
-                .holder
-                .as_ref()
-                .filter(|_| live)
-                .map(|h| h.granted_at),
-            waiting: self.parked.len(),
-        };
-        if self.published == Some(now) {
-            return;
-        }
-        self.published = Some(now);
-        let l = provider_labels(&self.key);
-        self.metrics
-            .known_requests
-            .with_label_values(&l)
-            .set(now.known as i64);
-        self.metrics
-            .holder
-            .with_label_values(&l)
-            .set(i64::from(now.live));
-        self.metrics.set_holder_since(&self.key, now.holder_since);
-        self.metrics
-            .waiting_requests
-            .with_label_values(&l)
-            .set(now.waiting as i64);
+        let since = self.state.holder.as_ref().filter(|_| live);
+        self.metrics.publish(
+            self.state.requests.len(),
+            since.map(|h| h.granted_at),
+            self.parked.len(),
+        );
     }
 }

@@ -6,7 +6,7 @@
 //! field changes nothing here; changing a shape here needs a new [`SCHEMA_VERSION`] and a fixture
 //! of the old one in `tests/fixtures/` that must keep loading.
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -136,12 +136,38 @@ pub(super) fn load(l: &Loaded, now: Time) -> Result<SavedProvider, RecordError> 
     }
     let mut state = stored.state;
     state.resume(now);
+    share_shas(&mut state, &mut history);
     Ok(SavedProvider {
         key,
         settings: stored.settings,
         state,
         journal: Journal::loaded(stored.next_event_seq, history),
     })
+}
+
+/// The state and the history name the same runs: decoded, each mention is its own string. Make
+/// them share one, as a running provider's do (its events clone the request's sha).
+fn share_shas(state: &mut ProviderState, history: &mut VecDeque<Event>) {
+    let mut pool: HashSet<HeadSha> = HashSet::new();
+    let mut share = |sha: &mut HeadSha| match pool.get(sha) {
+        Some(same) => *sha = same.clone(),
+        None => {
+            pool.insert(sha.clone());
+        }
+    };
+    for r in &mut state.requests {
+        share(&mut r.head_sha);
+    }
+    if let Some(h) = &mut state.holder {
+        share(&mut h.head_sha);
+    }
+    // Just decoded: the only owner, so this copies nothing.
+    for f in std::sync::Arc::make_mut(&mut state.recent).iter_mut() {
+        share(&mut f.request.head_sha);
+    }
+    for sha in history.iter_mut().filter_map(|e| e.head_sha.as_mut()) {
+        share(sha);
+    }
 }
 
 /// Whether two states have the same record: compares, without encoding, exactly the fields

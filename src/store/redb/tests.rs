@@ -439,3 +439,104 @@ fn store_errors_are_send_sync_and_the_store_is_too() {
     assert_send_sync::<RedbStore>();
     assert_send_sync::<StoreError>();
 }
+
+/// One round as the scale bench plays it, through the real rules and journal: runs with
+/// priorities 4..1 register, 4 is granted and releases `success`, the others are told
+/// `completed`. Saved as one write per round (the bytes are what per-call writes leave).
+fn play_round(
+    store: &RedbStore,
+    journal: &mut crate::store::Journal,
+    state: &mut crate::domain::ProviderState,
+    key: &crate::domain::ProviderKey,
+    round: u64,
+) {
+    use crate::domain::{AcquireRequest, HeadSha, LeaseSettings, Outcome, Priority, Time};
+    let settings = LeaseSettings::default();
+    let at = Time(1_700_000_000_000 + round * 60_000);
+    let call = |p: i64| AcquireRequest {
+        head_sha: HeadSha::parse(&format!("{round:036x}{p:04x}")).unwrap(),
+        head_ref: None,
+        priority: Priority::parse(p).unwrap(),
+    };
+    let mut events = Vec::new();
+    for p in [4, 3, 2, 1, 4] {
+        state.acquire(&settings, &call(p), at, &mut events).unwrap();
+    }
+    state
+        .release(&call(4).head_sha, Outcome::Success, None, at, &mut events)
+        .unwrap();
+    for p in [3, 2, 1] {
+        state.acquire(&settings, &call(p), at, &mut events).unwrap();
+    }
+    assert!(state.requests.is_empty(), "round {round} is over");
+    state.stamp_seen();
+    let op = journal.prepare(key, &settings, state, &events);
+    commit_now(store, vec![op]).unwrap();
+    journal.saved(events);
+}
+
+fn file_len(dir: &Path) -> u64 {
+    std::fs::metadata(dir.join(FILE_NAME)).unwrap().len()
+}
+
+#[test]
+fn a_provider_playing_1000_rounds_keeps_a_bounded_store_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = RedbStore::open(dir.path()).unwrap();
+    let key = crate::domain::ProviderKey::new("acme", "shop", "main").unwrap();
+    let mut journal = crate::store::Journal::fresh();
+    let mut state = crate::domain::ProviderState::new(crate::domain::Time(1_700_000_000_000));
+    // By round 200 the history (9 events a round) and the remembered runs (4 a round) are
+    // long full: from then on every round replaces as much as it adds.
+    let mut at_200 = 0;
+    for round in 0..1_000 {
+        play_round(&store, &mut journal, &mut state, &key, round);
+        if round == 199 {
+            at_200 = file_len(dir.path());
+        }
+    }
+    let at_1000 = file_len(dir.path());
+    assert!(
+        at_1000 <= at_200 + at_200 / 4,
+        "the file grew from {at_200} bytes after 200 rounds to {at_1000} after 1,000"
+    );
+    let loaded = store.load_all().unwrap();
+    assert_eq!(
+        loaded[0].events.len() as u64,
+        crate::store::HISTORY_CAPACITY
+    );
+}
+
+#[test]
+fn reopening_compacts_a_file_that_is_mostly_free_space() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = RedbStore::open(dir.path()).unwrap();
+    // ~8 MB of providers, then all but one deleted: the pages are free, the file is not
+    // smaller.
+    let record = vec![b'x'; 8 * 1024];
+    for chunk in 0..10 {
+        let ops = (0..100)
+            .map(|i| put(&format!("o:r{chunk}-{i}:main"), &record))
+            .collect();
+        commit_now(&store, ops).unwrap();
+    }
+    let ops = (0..10)
+        .flat_map(|chunk| (0..100).map(move |i| (chunk, i)))
+        .filter(|&(chunk, i)| (chunk, i) != (0, 0))
+        .map(|(chunk, i)| delete(&format!("o:r{chunk}-{i}:main")))
+        .collect();
+    commit_now(&store, ops).unwrap();
+    store.shutdown();
+    let before = file_len(dir.path());
+    assert!(before > 8_000_000, "{before}");
+
+    let reopened = reopen(dir.path());
+    let after = file_len(dir.path());
+    assert!(
+        after < before / 2,
+        "{before} bytes before, {after} after reopening"
+    );
+    let loaded = reopened.load_all().unwrap();
+    assert_eq!(loaded.len(), 1);
+    assert_eq!(loaded[0].record, record);
+}

@@ -36,7 +36,10 @@ pub(crate) enum Job {
     Probe {
         reply: Reply,
     },
-    LoadAll {
+    /// Up to `limit` providers whose key sorts after `after` (all from the first with `None`).
+    Load {
+        after: Option<String>,
+        limit: usize,
         reply: SyncSender<Result<Vec<Loaded>, StoreError>>,
     },
     /// Test hook: hold the writer until the sender side is dropped or sends, so jobs pile up.
@@ -57,7 +60,7 @@ impl Job {
             Job::Commit { reply, .. } | Job::Probe { reply } => {
                 let _ = reply.send(Err(StoreError::Closed));
             }
-            Job::LoadAll { reply } => {
+            Job::Load { reply, .. } => {
                 let _ = reply.send(Err(StoreError::Closed));
             }
             #[cfg(test)]
@@ -131,8 +134,12 @@ impl Writer {
                 Job::Probe { reply } => {
                     let _ = reply.send(self.probe());
                 }
-                Job::LoadAll { reply } => {
-                    let _ = reply.send(load_all(&self.db));
+                Job::Load {
+                    after,
+                    limit,
+                    reply,
+                } => {
+                    let _ = reply.send(load(&self.db, after.as_deref(), limit));
                 }
                 #[cfg(test)]
                 Job::Pause(until) => {
@@ -252,12 +259,18 @@ fn apply(db: &Database, ops: Vec<Op>, fail: bool) -> Result<(), StoreError> {
     txn.commit().map_err(StoreError::storage)
 }
 
-fn load_all(db: &Database) -> Result<Vec<Loaded>, StoreError> {
+fn load(db: &Database, after: Option<&str>, limit: usize) -> Result<Vec<Loaded>, StoreError> {
+    use std::ops::Bound::{Excluded, Unbounded};
     let txn = db.begin_read().map_err(StoreError::storage)?;
     let providers = txn.open_table(PROVIDERS).map_err(StoreError::storage)?;
     let events = txn.open_table(EVENTS).map_err(StoreError::storage)?;
     let mut loaded = Vec::new();
-    for entry in providers.iter().map_err(StoreError::storage)? {
+    let from = after.map_or(Unbounded, Excluded);
+    for entry in providers
+        .range::<&str>((from, Unbounded))
+        .map_err(StoreError::storage)?
+        .take(limit)
+    {
         let (key, record) = entry.map_err(StoreError::storage)?;
         let key = key.value();
         let mut list = Vec::new();
