@@ -11,7 +11,7 @@ use crate::actors::messages::{
 };
 use crate::actors::{ProviderActor, RegistryActor};
 /// What handlers see of the layers below, so routes import nothing past this facade.
-pub use crate::actors::{ProviderSnapshot, ServiceError};
+pub use crate::actors::{ProviderSnapshot, Role, Route, Seat, SeatWatch, ServiceError};
 use crate::domain::{AcquireRequest, Answer, Event, HeadSha, Outcome, ProviderKey};
 pub use crate::health::Readiness;
 use crate::store::Store;
@@ -29,7 +29,9 @@ impl Drop for HangupGuard {
 
 #[derive(Clone)]
 pub struct LeaseService {
-    registry: Addr<RegistryActor>,
+    /// Where the registry is found: fixed with one replica, moved by the cluster actor
+    /// with several (a watch, so reading it takes no lock around the lease state).
+    seat: SeatWatch,
     store: Store,
 }
 
@@ -38,8 +40,20 @@ fn gone<E>(_: E) -> ServiceError {
 }
 
 impl LeaseService {
-    pub fn new(registry: Addr<RegistryActor>, store: Store) -> Self {
-        Self { registry, store }
+    pub fn new(seat: SeatWatch, store: Store) -> Self {
+        Self { seat, store }
+    }
+
+    /// The registry, while this replica serves the state.
+    fn registry(&self) -> Result<Addr<RegistryActor>, ServiceError> {
+        self.seat.borrow().serving_registry().ok_or_else(|| {
+            ServiceError::NotOwner("this replica does not own the state right now".into())
+        })
+    }
+
+    /// This replica's seat right now (for the forwarding middleware and `/readyz`).
+    pub fn seat(&self) -> Seat {
+        self.seat.borrow().clone()
     }
 
     async fn provider(
@@ -47,7 +61,7 @@ impl LeaseService {
         key: &ProviderKey,
         create: bool,
     ) -> Result<Addr<ProviderActor>, ServiceError> {
-        self.registry
+        self.registry()?
             .send(Lookup {
                 key: key.clone(),
                 create,
@@ -147,7 +161,7 @@ impl LeaseService {
     }
 
     pub async fn list(&self) -> Result<Vec<ProviderSnapshot>, ServiceError> {
-        let providers = self.registry.send(ListProviders).await.map_err(gone)?;
+        let providers = self.registry()?.send(ListProviders).await.map_err(gone)?;
         let mut views = Vec::with_capacity(providers.len());
         for (_, addr) in providers {
             if let Ok(view) = addr.send(Snapshot).await {

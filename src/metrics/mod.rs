@@ -15,7 +15,10 @@ use prometheus::{
     Registry, TextEncoder,
 };
 
+mod cluster;
 mod observe;
+
+pub use cluster::ClusterMetrics;
 
 use crate::domain::{ProviderKey, Time};
 
@@ -43,6 +46,7 @@ pub struct Metrics {
     registry: Registry,
     pub http: HttpMetrics,
     pub lease: LeaseMetrics,
+    pub cluster: ClusterMetrics,
     ready: IntGauge,
 }
 
@@ -325,6 +329,7 @@ impl Metrics {
         let registry = Registry::new();
         let http = HttpMetrics::register(&registry)?;
         let lease = LeaseMetrics::register(&registry)?;
+        let cluster = ClusterMetrics::register(&registry)?;
         let build_info = register(
             &registry,
             IntGaugeVec::new(
@@ -354,6 +359,7 @@ impl Metrics {
             registry,
             http,
             lease,
+            cluster,
             ready,
         })
     }
