@@ -49,6 +49,18 @@ pub enum StoreError {
     /// The writer thread could not be started.
     #[error("cannot start the store writer thread: {error}")]
     Spawn { error: Arc<io::Error> },
+
+    /// This replica does not own the state (another replica took over, or its lease may have run
+    /// out by its own clock): nothing was written. Never retry the same change.
+    #[error("this replica does not own the state right now; nothing was written")]
+    NotOwner,
+
+    /// PostgreSQL could not be reached, timed out, or refused a statement. The text names what was
+    /// being done and the database's answer; it never contains credentials (see
+    /// `postgres::redact`). When a commit fails this way its batch may or may not have landed only
+    /// if the failure hit the `COMMIT` itself (see `PgStore::commit`).
+    #[error("PostgreSQL: {0}")]
+    Postgres(String),
 }
 
 impl StoreError {

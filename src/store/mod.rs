@@ -6,12 +6,14 @@
 //! - [`Journal`]: one provider's event numbering, the trimming of its history and whether its
 //!   current state is what the store holds (so a change that alters nothing saved costs no write).
 //! - [`Store`]: the seam the actors call — [`Store::load_all`], [`Store::commit`], [`Store::probe`] —
-//!   with one implementation per backend side by side ([`redb::RedbStore`] today).
+//!   with one implementation per backend side by side: [`redb::RedbStore`] (one machine, the default)
+//!   and [`postgres::PgStore`] (state shared by replicas, commits fenced by the owner's epoch).
 //!
 //! A backend knows keys, records and events as bytes ([`Op`], [`Loaded`]); it never sees a rule.
 
 mod error;
 mod journal;
+pub mod postgres;
 pub mod record;
 pub mod redb;
 
@@ -19,6 +21,7 @@ use std::path::Path;
 
 use tokio::sync::oneshot;
 
+pub use self::postgres::{Fence, Leadership, PgStore, ValidUntil};
 pub use self::redb::RedbStore;
 use crate::domain::{LeaseSettings, ProviderKey, ProviderState, Time};
 pub use error::StoreError;
@@ -72,6 +75,7 @@ pub enum LoadError {
 #[derive(Clone, Debug)]
 pub enum Store {
     Redb(RedbStore),
+    Postgres(PgStore),
 }
 
 impl Store {
@@ -80,24 +84,44 @@ impl Store {
         RedbStore::open(dir).map(Store::Redb)
     }
 
-    /// Where the data lives, for messages.
+    /// Connects to PostgreSQL and applies the missing migrations; see [`PgStore::connect`].
+    pub async fn connect_postgres(url: &str) -> Result<Store, StoreError> {
+        PgStore::connect(url).await.map(Store::Postgres)
+    }
+
+    /// Where the data lives, for messages (a PostgreSQL URL without its password).
     pub fn location(&self) -> String {
         match self {
             Store::Redb(s) => s.path().display().to_string(),
+            Store::Postgres(s) => s.location().to_owned(),
         }
     }
 
     /// Every stored provider, decoded, with its runtime times resumed at `now`, in key order.
-    /// Blocks the calling thread: meant for startup (`web::block`).
+    /// Blocks the calling thread: meant for startup (`web::block`). On an async thread use
+    /// [`Store::load_all_async`].
     pub fn load_all(&self, now: Time) -> Result<Vec<SavedProvider>, LoadError> {
         let loaded = match self {
             Store::Redb(s) => s.load_all()?,
+            Store::Postgres(s) => s.load_all_blocking()?,
         };
-        let mut providers = Vec::with_capacity(loaded.len());
-        for l in loaded {
-            providers.push(record::load(&l, now)?);
-        }
-        Ok(providers)
+        decode_all(loaded, now)
+    }
+
+    /// [`Store::load_all`] without blocking the calling thread (the redb read runs on a blocking
+    /// thread of the current tokio runtime, the PostgreSQL one on the store's own thread). Must be
+    /// called inside a tokio runtime (an actix thread is one).
+    pub async fn load_all_async(&self, now: Time) -> Result<Vec<SavedProvider>, LoadError> {
+        let loaded = match self {
+            Store::Redb(s) => {
+                let s = s.clone();
+                tokio::task::spawn_blocking(move || s.load_all())
+                    .await
+                    .map_err(|_| StoreError::Closed)??
+            }
+            Store::Postgres(s) => s.load_all().await?,
+        };
+        decode_all(loaded, now)
     }
 
     /// Queues a batch (see [`Journal::prepare`]) and returns at once; the receiver yields `Ok(())` only
@@ -105,6 +129,7 @@ impl Store {
     pub fn commit(&self, batch: Vec<Op>) -> oneshot::Receiver<Result<(), StoreError>> {
         match self {
             Store::Redb(s) => s.commit(batch),
+            Store::Postgres(s) => s.commit(batch),
         }
     }
 
@@ -112,6 +137,7 @@ impl Store {
     pub async fn probe(&self) -> Result<(), StoreError> {
         match self {
             Store::Redb(s) => s.probe().await,
+            Store::Postgres(s) => s.probe().await,
         }
     }
 
@@ -119,6 +145,15 @@ impl Store {
     pub fn shutdown(&self) {
         match self {
             Store::Redb(s) => s.shutdown(),
+            Store::Postgres(s) => s.shutdown(),
         }
     }
+}
+
+fn decode_all(loaded: Vec<Loaded>, now: Time) -> Result<Vec<SavedProvider>, LoadError> {
+    let mut providers = Vec::with_capacity(loaded.len());
+    for l in loaded {
+        providers.push(record::load(&l, now)?);
+    }
+    Ok(providers)
 }

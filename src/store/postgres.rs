@@ -1,0 +1,565 @@
+//! The PostgreSQL backend: the same records and events as redb, in tables shared by every replica,
+//! plus the leader row that says which replica owns the state.
+//!
+//! - Everything that talks to the database runs on the store's own thread, inside its own
+//!   current-thread tokio runtime, so no actor or HTTP thread ever waits on the network: callers on
+//!   any runtime await a channel.
+//! - [`PgStore::commit`] queues a batch for the writer task, which takes every queued batch (up to
+//!   [`writer::MAX_BATCH`]) and lands them in ONE transaction (group commit), `synchronous_commit`
+//!   left as the server has it (on by default). A *fenced* handle ([`PgStore::fenced`]) makes that
+//!   transaction start with `SELECT … FROM mq_lease_leader WHERE epoch = $e AND owner_id = $o AND
+//!   expires_at > now() FOR SHARE`: no row means another replica owns the state, and nothing is
+//!   written ([`StoreError::NotOwner`]). The row lock makes a concurrent claim wait for the commit.
+//! - The leader row primitives ([`PgStore::claim`], [`PgStore::resign`]) are each one statement,
+//!   judged by the database clock.
+//! - Every database call has a bound ([`CONNECT_TIMEOUT`], [`OP_TIMEOUT`]); a lost connection is
+//!   dropped and made again on the next call, so a restarted database needs no restarted store.
+//! - The URL's password never appears in an error or a log line: [`PgStore::location`] is rebuilt
+//!   without it and every error text goes through [`Redactor`].
+//!
+//! Driver: `tokio-postgres` without a pool. The writer holds one connection (a transaction needs
+//! one anyway, and group commit means there is never a second writer); the leader-row calls,
+//! `load_all` and `probe` share a second one, pipelined by the driver. A pool would add a crate and
+//! hide the connect timeout behind its own, for no concurrency we use.
+
+mod migrations;
+mod redact;
+mod writer;
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, oneshot};
+use tokio_postgres::{Client, Config, NoTls};
+
+pub use redact::Redactor;
+use writer::Job;
+
+use super::{Loaded, Op, StoreError};
+
+/// Longest wait for a new connection (TCP, TLS-less startup, authentication).
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// Longest wait for one call (a commit transaction, a claim, a load, a probe), connecting included.
+/// Past it the connection is dropped and the call fails; the next call connects again.
+pub const OP_TIMEOUT: Duration = Duration::from_secs(4);
+
+/// Handle to the PostgreSQL store. Cheap to clone; every clone and every [`PgStore::fenced`] handle
+/// share one writer and one control connection. The store's thread stops on [`PgStore::shutdown`]
+/// or once the last handle is dropped, after landing what is queued.
+#[derive(Clone)]
+pub struct PgStore {
+    inner: Arc<Inner>,
+    fence: Option<Fence>,
+}
+
+/// The proof of ownership a fenced handle's commits carry.
+#[derive(Clone, Debug)]
+pub struct Fence {
+    /// The epoch of the leader row when this replica claimed it.
+    pub epoch: i64,
+    /// This process's owner id (the one given to [`PgStore::claim`]).
+    pub owner_id: String,
+    /// The local deadline past which commits are refused without asking the database.
+    pub valid_until: Arc<ValidUntil>,
+}
+
+/// A monotonic deadline that the ownership loop moves forward on each successful renewal.
+///
+/// Starts invalid. [`ValidUntil::extend_to`] never moves it back; [`ValidUntil::revoke`] ends it
+/// for good (make a new one for a new epoch).
+#[derive(Debug)]
+pub struct ValidUntil {
+    base: Instant,
+    /// Nanoseconds after `base` at which validity ends, plus one; 0 = not valid.
+    until: AtomicU64,
+    revoked: AtomicBool,
+}
+
+impl ValidUntil {
+    /// Not valid until extended.
+    pub fn new() -> Self {
+        ValidUntil {
+            base: Instant::now(),
+            until: AtomicU64::new(0),
+            revoked: AtomicBool::new(false),
+        }
+    }
+
+    /// Valid until `deadline`.
+    pub fn until(deadline: Instant) -> Self {
+        let v = ValidUntil::new();
+        v.extend_to(deadline);
+        v
+    }
+
+    /// Moves the deadline to `deadline` if that is later than the current one.
+    pub fn extend_to(&self, deadline: Instant) {
+        let nanos = deadline.saturating_duration_since(self.base).as_nanos();
+        let nanos = u64::try_from(nanos)
+            .unwrap_or(u64::MAX - 1)
+            .saturating_add(1);
+        self.until.fetch_max(nanos, Ordering::SeqCst);
+    }
+
+    /// Ends validity now and for good.
+    pub fn revoke(&self) {
+        self.revoked.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether the deadline is still ahead (by the monotonic clock) and it was not revoked.
+    pub fn is_valid(&self) -> bool {
+        if self.revoked.load(Ordering::SeqCst) {
+            return false;
+        }
+        let until = self.until.load(Ordering::SeqCst);
+        let now = u64::try_from(self.base.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        until > 0 && now < until - 1
+    }
+
+    /// The deadline, if one was ever set.
+    pub fn deadline(&self) -> Option<Instant> {
+        match self.until.load(Ordering::SeqCst) {
+            0 => None,
+            n => Some(self.base + Duration::from_nanos(n - 1)),
+        }
+    }
+}
+
+impl Default for ValidUntil {
+    fn default() -> Self {
+        ValidUntil::new()
+    }
+}
+
+/// The leader row as a claim left it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Leadership {
+    pub epoch: i64,
+    pub owner_id: String,
+    pub owner_url: String,
+    /// The claim took or renewed the row: the caller owns the state until the row expires.
+    /// A renewal that comes back with a different epoch than the caller had means its row had
+    /// expired in between: it is a NEW ownership (reload the state, fence with the new epoch).
+    pub mine: bool,
+}
+
+/// What the store thread and its tasks share.
+pub(crate) struct Shared {
+    config: Config,
+    redactor: Redactor,
+    /// The connection of the leader-row calls, `load_all` and `probe`; `None` until needed or after
+    /// a failure.
+    control: tokio::sync::Mutex<Option<Arc<Client>>>,
+    commits: AtomicU64,
+}
+
+struct Inner {
+    shared: Arc<Shared>,
+    location: String,
+    runtime: tokio::runtime::Handle,
+    /// `None` after shutdown: new commits are answered `Closed`.
+    jobs: Mutex<Option<mpsc::UnboundedSender<Job>>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl PgStore {
+    /// Parses `url` (`postgres://user:password@host:port/db?…` or `key=value` form), starts the
+    /// store's thread, connects and applies the migrations that are missing (serialised between
+    /// replicas by an advisory lock). Errors never contain the password.
+    pub async fn connect(url: &str) -> Result<PgStore, StoreError> {
+        let redactor = Redactor::for_url(url);
+        let mut config: Config = url.parse().map_err(|e: tokio_postgres::Error| {
+            StoreError::Postgres(redactor.redact(&format!("invalid PostgreSQL URL: {e}")))
+        })?;
+        let redactor = redactor.with_config(&config);
+        config
+            .connect_timeout(CONNECT_TIMEOUT)
+            .keepalives_idle(Duration::from_secs(10));
+        if config.get_application_name().is_none() {
+            config.application_name("mq-lease-service");
+        }
+        let location = redact::location(&config);
+        let shared = Arc::new(Shared {
+            config,
+            redactor,
+            control: tokio::sync::Mutex::new(None),
+            commits: AtomicU64::new(0),
+        });
+
+        let (jobs_tx, jobs_rx) = mpsc::unbounded_channel();
+        let (ready_tx, ready_rx) = oneshot::channel();
+        let writer_shared = Arc::clone(&shared);
+        let thread = std::thread::Builder::new()
+            .name("pg-store".into())
+            .spawn(move || {
+                let runtime = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                        return;
+                    }
+                };
+                let _ = ready_tx.send(Ok(runtime.handle().clone()));
+                runtime.block_on(writer::run(writer_shared, jobs_rx));
+            })
+            .map_err(|e| StoreError::Spawn { error: Arc::new(e) })?;
+        let runtime = match ready_rx.await {
+            Ok(Ok(handle)) => handle,
+            Ok(Err(e)) => return Err(StoreError::Spawn { error: Arc::new(e) }),
+            Err(_) => return Err(StoreError::Closed),
+        };
+        let store = PgStore {
+            inner: Arc::new(Inner {
+                shared,
+                location,
+                runtime,
+                jobs: Mutex::new(Some(jobs_tx)),
+                thread: Mutex::new(Some(thread)),
+            }),
+            fence: None,
+        };
+        store
+            .run(|shared| async move {
+                let mut client = shared.connect().await?;
+                let applied = tokio::time::timeout(OP_TIMEOUT, migrations::apply(&mut client))
+                    .await
+                    .map_err(|_| {
+                        StoreError::Postgres(format!(
+                            "applying the schema migrations timed out after {OP_TIMEOUT:?}"
+                        ))
+                    })?;
+                match applied {
+                    Ok(_) => Ok(()),
+                    Err(migrations::MigrateError::Db(e)) => {
+                        Err(shared.error("applying the schema migrations", e))
+                    }
+                    Err(migrations::MigrateError::Newer { found, known }) => {
+                        Err(StoreError::Postgres(format!(
+                            "the database has schema version {found}, this build knows up to \
+                             {known} (a newer build migrated it)"
+                        )))
+                    }
+                }
+            })
+            .await?;
+        log::info!("store: PostgreSQL at {}", store.location());
+        Ok(store)
+    }
+
+    /// A handle whose every commit is conditional on `fence` (epoch and owner id in the leader row,
+    /// `expires_at > now()` by the database clock), and refused locally once
+    /// `fence.valid_until` has passed.
+    pub fn fenced(&self, fence: Fence) -> PgStore {
+        PgStore {
+            inner: Arc::clone(&self.inner),
+            fence: Some(fence),
+        }
+    }
+
+    /// The fence this handle's commits carry, if any.
+    pub fn fence(&self) -> Option<&Fence> {
+        self.fence.as_ref()
+    }
+
+    /// Where the data lives, without the password (`postgres://user@host:port/db`).
+    pub fn location(&self) -> &str {
+        &self.inner.location
+    }
+
+    /// Every stored provider with its events (ascending by seq), in key order: one statement, so
+    /// one consistent snapshot.
+    pub async fn load_all(&self) -> Result<Vec<Loaded>, StoreError> {
+        self.run(|shared| async move {
+            shared
+                .control("loading the providers", |client| async move {
+                    writer::load_all(&client).await
+                })
+                .await
+        })
+        .await
+    }
+
+    /// Queues `batch` for the writer and returns at once. The receiver yields `Ok(())` only after
+    /// the batch is committed (with `synchronous_commit` on: durable), or the error that made the
+    /// whole transaction fail: then nothing of it was applied, except when the connection broke
+    /// during `COMMIT` itself, where the database may have applied it (as with any client).
+    /// A fenced handle past its `valid_until` answers [`StoreError::NotOwner`] without queueing.
+    pub fn commit(&self, batch: Vec<Op>) -> oneshot::Receiver<Result<(), StoreError>> {
+        let (reply, answer) = oneshot::channel();
+        if let Some(fence) = &self.fence {
+            if !fence.valid_until.is_valid() {
+                let _ = reply.send(Err(StoreError::NotOwner));
+                return answer;
+            }
+        }
+        let job = Job {
+            ops: batch,
+            fence: self.fence.clone(),
+            reply,
+        };
+        let jobs = self
+            .inner
+            .jobs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        match jobs.as_ref() {
+            Some(tx) => {
+                if let Err(mpsc::error::SendError(job)) = tx.send(job) {
+                    let _ = job.reply.send(Err(StoreError::Closed));
+                }
+            }
+            None => {
+                let _ = job.reply.send(Err(StoreError::Closed));
+            }
+        }
+        answer
+    }
+
+    /// [`PgStore::commit`] and wait for the answer.
+    pub async fn commit_and_wait(&self, batch: Vec<Op>) -> Result<(), StoreError> {
+        self.commit(batch).await?
+    }
+
+    /// Checks that the writer is running and the database answers a `SELECT 1`. For `/readyz`.
+    pub async fn probe(&self) -> Result<(), StoreError> {
+        let writer_alive = self
+            .inner
+            .jobs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            .is_some_and(|tx| !tx.is_closed());
+        if !writer_alive {
+            return Err(StoreError::Closed);
+        }
+        self.run(|shared| async move {
+            shared
+                .control("probing the database", |client| async move {
+                    client.simple_query("SELECT 1").await.map(|_| ())
+                })
+                .await
+        })
+        .await
+    }
+
+    /// Takes or renews the leader row for `lease` (by the database clock), in one statement:
+    /// - no row yet: inserted with epoch 1;
+    /// - the row is `owner_id`'s and not expired: renewed, same epoch;
+    /// - the row expired or was resigned (whoever had it, `owner_id` included): taken with epoch + 1;
+    /// - otherwise: left alone, and the current row is returned with `mine == false`.
+    pub async fn claim(
+        &self,
+        owner_id: &str,
+        owner_url: &str,
+        lease: Duration,
+    ) -> Result<Leadership, StoreError> {
+        let owner_id = owner_id.to_owned();
+        let owner_url = owner_url.to_owned();
+        let lease_ms = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX);
+        self.run(|shared| async move {
+            shared
+                .control("claiming the leader row", |client| async move {
+                    writer::claim(&client, &owner_id, &owner_url, lease_ms).await
+                })
+                .await?
+                .ok_or_else(|| StoreError::Postgres("the leader row is missing".into()))
+        })
+        .await
+    }
+
+    /// Gives up the leader row if it is still `owner_id`'s at `epoch` (sets `expires_at = now()`),
+    /// so another replica can claim it at once. Not being the owner any more is not an error.
+    pub async fn resign(&self, owner_id: &str, epoch: i64) -> Result<(), StoreError> {
+        let owner_id = owner_id.to_owned();
+        self.run(|shared| async move {
+            shared
+                .control("resigning the leader row", |client| async move {
+                    client
+                        .execute(
+                            "UPDATE mq_lease_leader SET expires_at = now() \
+                             WHERE id = 1 AND epoch = $1 AND owner_id = $2 AND expires_at > now()",
+                            &[&epoch, &owner_id],
+                        )
+                        .await
+                        .map(|_| ())
+                })
+                .await
+        })
+        .await
+    }
+
+    /// Number of transactions the writer has committed (group commit makes it lower than the
+    /// number of `commit` calls that arrive together).
+    pub fn commits(&self) -> u64 {
+        self.inner.shared.commits.load(Ordering::Relaxed)
+    }
+
+    /// Stops taking commits, lands what is queued, closes the connections and waits for the store's
+    /// thread (at most one batch, bounded by [`OP_TIMEOUT`]). Later calls on any clone answer
+    /// `Closed`. Blocks the calling thread: call it from `main` (or `spawn_blocking`).
+    pub fn shutdown(&self) {
+        self.inner.shutdown();
+    }
+
+    /// Runs `f` on the store's runtime and awaits its result from any runtime.
+    async fn run<T, F, Fut>(&self, f: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(Arc<Shared>) -> Fut,
+        Fut: std::future::Future<Output = Result<T, StoreError>> + Send + 'static,
+        T: Send + 'static,
+    {
+        let fut = f(Arc::clone(&self.inner.shared));
+        match self.inner.runtime.spawn(fut).await {
+            Ok(result) => result,
+            Err(_) => Err(StoreError::Closed),
+        }
+    }
+
+    /// Runs `f` on the store's runtime and blocks the calling thread for its result (startup only;
+    /// never from inside an async task).
+    pub(crate) fn block_on<T, F, Fut>(&self, f: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(Arc<Shared>) -> Fut,
+        Fut: std::future::Future<Output = Result<T, StoreError>> + Send + 'static,
+        T: Send + 'static,
+    {
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        let fut = f(Arc::clone(&self.inner.shared));
+        drop(self.inner.runtime.spawn(async move {
+            let _ = tx.send(fut.await);
+        }));
+        rx.recv().unwrap_or(Err(StoreError::Closed))
+    }
+
+    /// [`PgStore::load_all`] for a caller on a blocking thread.
+    pub fn load_all_blocking(&self) -> Result<Vec<Loaded>, StoreError> {
+        self.block_on(|shared| async move {
+            shared
+                .control("loading the providers", |client| async move {
+                    writer::load_all(&client).await
+                })
+                .await
+        })
+    }
+}
+
+impl Shared {
+    /// A new connection, its driver task spawned on the current (the store's) runtime.
+    async fn connect(&self) -> Result<Client, StoreError> {
+        let connecting = self.config.connect(NoTls);
+        let (client, connection) = tokio::time::timeout(CONNECT_TIMEOUT, connecting)
+            .await
+            .map_err(|_| {
+                StoreError::Postgres(format!("connecting timed out after {CONNECT_TIMEOUT:?}"))
+            })?
+            .map_err(|e| self.error("connecting", e))?;
+        let redactor = self.redactor.clone();
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                log::debug!(
+                    "store: a PostgreSQL connection ended: {}",
+                    redactor.redact(&e.to_string())
+                );
+            }
+        });
+        Ok(client)
+    }
+
+    /// A `tokio_postgres::Error` as a `StoreError`, saying what was being done, credentials removed.
+    fn error(&self, doing: &str, e: tokio_postgres::Error) -> StoreError {
+        let mut text = e.to_string();
+        if let Some(db) = e.as_db_error() {
+            text = format!("{} ({})", db.message(), db.code().code());
+        } else if let Some(source) = std::error::Error::source(&e) {
+            text = format!("{text}: {source}");
+        }
+        StoreError::Postgres(self.redactor.redact(&format!("{doing}: {text}")))
+    }
+
+    /// Runs `f` on the control connection (connecting if needed) within [`OP_TIMEOUT`]; drops the
+    /// connection when it broke or the call timed out, so the next call connects again.
+    async fn control<T, F, Fut>(&self, doing: &str, f: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(Arc<Client>) -> Fut,
+        Fut: std::future::Future<Output = Result<T, tokio_postgres::Error>>,
+    {
+        let attempt = async {
+            let client = {
+                let mut slot = self.control.lock().await;
+                match slot.as_ref() {
+                    Some(c) if !c.is_closed() => Arc::clone(c),
+                    _ => {
+                        *slot = None;
+                        let c = Arc::new(self.connect().await?);
+                        *slot = Some(Arc::clone(&c));
+                        c
+                    }
+                }
+            };
+            let result = f(Arc::clone(&client)).await;
+            if result.is_err() && client.is_closed() {
+                self.forget(&client).await;
+            }
+            result.map_err(|e| self.error(doing, e))
+        };
+        match tokio::time::timeout(OP_TIMEOUT, attempt).await {
+            Ok(result) => result,
+            Err(_) => {
+                // The connection may be stuck (a paused server, a cut network): start over next time.
+                *self.control.lock().await = None;
+                Err(StoreError::Postgres(format!(
+                    "{doing}: timed out after {OP_TIMEOUT:?}"
+                )))
+            }
+        }
+    }
+
+    async fn forget(&self, client: &Arc<Client>) {
+        let mut slot = self.control.lock().await;
+        if slot.as_ref().is_some_and(|c| Arc::ptr_eq(c, client)) {
+            *slot = None;
+        }
+    }
+}
+
+impl Inner {
+    fn shutdown(&self) {
+        // Dropping the only sender lets the writer land what is queued and return.
+        drop(
+            self.jobs
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take(),
+        );
+        let handle = self
+            .thread
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(handle) = handle {
+            if handle.join().is_err() {
+                log::error!("store: the PostgreSQL store thread panicked");
+            }
+        }
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+impl std::fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgStore")
+            .field("location", &self.inner.location)
+            .field("fence", &self.fence.as_ref().map(|f| f.epoch))
+            .finish()
+    }
+}
