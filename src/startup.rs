@@ -12,8 +12,8 @@ use log::info;
 use tokio::sync::{oneshot, watch};
 
 use crate::access_log;
-use crate::actors::messages::Drain;
 use crate::actors::cluster::to_serve;
+use crate::actors::messages::Drain;
 use crate::actors::{ClusterActor, ClusterInit, RegistryActor, Resign};
 use crate::config::{ClusterSettings, Settings};
 use crate::domain::Time;
@@ -106,7 +106,15 @@ impl Application {
 
         let (single, seat) = watch::channel(Seat::single(registry));
         let listener = bind(&settings)?;
-        let (port, server) = serve(&settings, listener, seat.clone(), store, readiness, metrics, None)?;
+        let (port, server) = serve(
+            &settings,
+            listener,
+            seat.clone(),
+            store,
+            readiness,
+            metrics,
+            None,
+        )?;
         Ok(Self {
             port,
             server,

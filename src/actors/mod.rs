@@ -2,16 +2,16 @@
 //! maps keys to providers, and (with several replicas) one `ClusterActor` that holds this
 //! replica's claim on the state and publishes its [`Seat`].
 
+pub mod cluster;
 mod error;
 pub mod messages;
 pub mod provider;
 pub mod registry;
-pub mod cluster;
 pub mod seat;
 mod waiter;
 
+pub use cluster::{ClusterActor, ClusterInit, Resign};
 pub use error::ServiceError;
 pub use provider::{ProviderActor, ProviderSnapshot};
 pub use registry::RegistryActor;
-pub use cluster::{ClusterActor, ClusterInit, Resign};
 pub use seat::{Role, Route, Seat, SeatWatch};

@@ -7,8 +7,7 @@ use super::register;
 /// Buckets of `mq_lease_cluster_forward_seconds`: a plain call takes milliseconds, a held
 /// acquire up to its wait (120 s at most).
 const FORWARD_BUCKETS: &[f64] = &[
-    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
-    130.0,
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 130.0,
 ];
 
 #[derive(Clone)]

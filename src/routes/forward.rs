@@ -90,7 +90,10 @@ pub async fn forward(
         _ => Route::Local,
     };
     match route {
-        Route::Local => next.call(req).await.map(ServiceResponse::map_into_boxed_body),
+        Route::Local => next
+            .call(req)
+            .await
+            .map(ServiceResponse::map_into_boxed_body),
         Route::Refuse(reason) => Ok(refuse(req, reason)),
         Route::Forward(_) if req.headers().contains_key(FORWARDED) => Ok(refuse(
             req,
@@ -156,7 +159,13 @@ async fn to_owner(
     let mut request = f
         .client
         .request(http.method().clone(), format!("{owner}{path}"))
-        .timeout(wait + if wait.is_zero() { CALL_TIMEOUT } else { WAIT_SLACK });
+        .timeout(
+            wait + if wait.is_zero() {
+                CALL_TIMEOUT
+            } else {
+                WAIT_SLACK
+            },
+        );
     for (name, value) in http.headers() {
         if !hop_by_hop(name) {
             request = request.append_header((name.clone(), value.clone()));
@@ -170,7 +179,11 @@ async fn to_owner(
     let started = Instant::now();
     let sent = conn::hold(http, wait, async {
         request.send_body(body.freeze()).await.map_err(|e| {
-            warn!("forwarding {} {} to {owner} failed: {e}", http.method(), http.path());
+            warn!(
+                "forwarding {} {} to {owner} failed: {e}",
+                http.method(),
+                http.path()
+            );
             unavailable(
                 format!("the replica that owns the state did not answer: {e}"),
                 Some(owner),

@@ -53,7 +53,9 @@ async fn problem(
     service: &LeaseService,
     readiness: &Readiness,
 ) -> Option<&'static str> {
-    let my_url = req.app_data::<Forwarder>().and_then(|f| f.my_url.as_deref());
+    let my_url = req
+        .app_data::<Forwarder>()
+        .and_then(|f| f.my_url.as_deref());
     match service.seat().route(my_url) {
         Route::Local => {}
         Route::Refuse(reason) => return Some(reason),

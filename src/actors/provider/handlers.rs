@@ -159,7 +159,9 @@ impl Handler<Abdicate> for ProviderActor {
 
     fn handle(&mut self, msg: Abdicate, ctx: &mut Context<Self>) {
         for w in self.parked.take_all() {
-            let _ = w.reply.send(Err(ServiceError::NotOwner(msg.reason.clone())));
+            let _ = w
+                .reply
+                .send(Err(ServiceError::NotOwner(msg.reason.clone())));
         }
         ctx.stop();
     }
