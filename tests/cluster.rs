@@ -233,12 +233,13 @@ async fn a_round_through_a_different_replica_for_every_call_gives_the_one_replic
     assert_eq!(held_answer["lease"], "acquired", "{answers:?}");
 }
 
-/// Waits until replica `i` serves the provider view (200); returns how long it took.
+/// Waits until `api` answers the provider view with anything but 503 (the view itself is
+/// checked by the caller); returns how long it took.
 async fn wait_serving(api: &Api, limit: Duration, cluster: &Cluster) -> Duration {
     let started = Instant::now();
     loop {
         if let Ok(a) = api.get(&format!("/{SHOP}")).await {
-            if a.status == 200 {
+            if a.status != 503 {
                 return started.elapsed();
             }
         }
@@ -275,7 +276,12 @@ async fn after_sigkill_of_the_owner_mid_round_the_others_serve_within_the_lease_
 
     // Act
     cluster.replicas[owner].kill();
-    let took = wait_serving(&cluster.api(f[0]), LEASE + Duration::from_secs(2), &cluster).await;
+    let killed = Instant::now();
+    let mut took = Duration::ZERO;
+    for &i in &f {
+        let limit = (LEASE + Duration::from_secs(2)).saturating_sub(killed.elapsed());
+        took = took.max(wait_serving(&cluster.api(i), limit, &cluster).await);
+    }
 
     // Assert: the state of the last acknowledged change, served by both survivors.
     for &i in &f {
@@ -587,25 +593,23 @@ struct Grants {
 
 impl Grants {
     /// Records an answer; an error if it breaks "one run per token" or "tokens rise".
+    /// (A run that released `failure` may be granted again later, with a new token.)
     fn record(&mut self, a: &Answer, sha: &str) -> Result<(), String> {
         if a.status != 200 || a.lease() != "acquired" {
             return Ok(());
         }
         let token = a.token().ok_or("acquired without a token")?;
+        let highest = self.by_token.keys().next_back().copied();
         let shas = self.by_token.entry(token).or_default();
-        shas.insert(sha.to_owned());
+        let new = shas.insert(sha.to_owned());
         if shas.len() > 1 {
             return Err(format!("token {token} was granted to {shas:?}"));
         }
-        if let Some((last_sha, last)) = self.told.last() {
-            if last_sha != sha && token <= *last {
-                return Err(format!(
-                    "{sha} got token {token} after {last_sha} got {last}"
-                ));
-            }
-            if last_sha == sha && token != *last {
-                return Err(format!("{sha} was granted twice: {last}, then {token}"));
-            }
+        if new && highest.is_some_and(|h| token <= h) {
+            let (last_sha, last) = self.told.last().cloned().unwrap_or_default();
+            return Err(format!(
+                "{sha} was granted token {token} after token {highest:?} ({last_sha} {last})"
+            ));
         }
         self.told.push((sha.to_owned(), token));
         Ok(())
@@ -616,7 +620,20 @@ impl Grants {
 async fn a_randomised_failover_loop_never_grants_twice_and_tokens_keep_rising() {
     let mut rng = Rng(seed());
     let lease = Duration::from_secs(1);
-    let mut cluster = Cluster::start(3, lease, ROUND_OF_TWO).await;
+    // A round is ready with one run, so grants come quickly between the kills.
+    let mut cluster = Cluster::start(
+        3,
+        lease,
+        &[
+            "--expected-build-count",
+            "1",
+            "--ttl",
+            "10m",
+            "--lease-timeout",
+            "10m",
+        ],
+    )
+    .await;
     let mut grants = Grants::default();
     let mut failovers = Vec::new();
     let mut round = 0u64;
@@ -662,8 +679,10 @@ async fn a_randomised_failover_loop_never_grants_twice_and_tokens_keep_rising() 
                             holder = None;
                         }
                         if r.status == 200 && outcome == "success" {
-                            // The round ends once each of its runs has been told.
-                            for (sha, p) in std::mem::take(&mut registered) {
+                            // The round ends once each of its runs has been told (one of
+                            // them may be granted instead: a run merged into a failed
+                            // batch runs again).
+                            for (sha, p) in registered.clone() {
                                 let started = Instant::now();
                                 while started.elapsed() < Duration::from_secs(5) {
                                     let live = cluster.others(usize::MAX);
@@ -675,13 +694,19 @@ async fn a_randomised_failover_loop_never_grants_twice_and_tokens_keep_rising() 
                                     grants.record(&a, &sha).unwrap_or_else(|e| {
                                         panic!("kill {kill}: {e}\n{}", cluster.logs())
                                     });
+                                    if a.status == 200 && a.lease() == "acquired" {
+                                        holder = Some((sha.clone(), a.token().unwrap()));
+                                    }
                                     if a.status == 200 {
                                         break;
                                     }
                                     tokio::time::sleep(Duration::from_millis(50)).await;
                                 }
                             }
-                            round += 1;
+                            if holder.is_none() {
+                                registered.clear();
+                                round += 1;
+                            }
                         }
                     }
                 }
@@ -710,7 +735,7 @@ async fn a_randomised_failover_loop_never_grants_twice_and_tokens_keep_rising() 
     check_invariants(&view).unwrap();
     let last = grants.told.last().map(|g| g.1).unwrap_or(0);
     assert!(
-        grants.by_token.len() >= 8,
+        grants.by_token.len() >= 20,
         "too few grants to mean anything: {:?}",
         grants.told
     );
