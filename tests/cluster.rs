@@ -751,3 +751,52 @@ async fn a_randomised_failover_loop_never_grants_twice_and_tokens_keep_rising() 
         failovers[failovers.len() - 1]
     );
 }
+
+#[actix_web::test]
+async fn one_replica_on_postgres_gives_the_embedded_store_answers() {
+    // Arrange
+    let dir = tempfile::tempdir().unwrap();
+    let single = Server::start(&dir.path().join("data"), dir.path(), ROUND_OF_TWO).await;
+    let expected = scripted_round(|_| single.api(), single.api(), single.api()).await;
+    let cluster = Cluster::start(1, LEASE, ROUND_OF_TWO).await;
+    cluster.wait_owner().await;
+
+    // Act
+    let answers = scripted_round(|_| cluster.api(0), cluster.api(0), cluster.api(0)).await;
+
+    // Assert
+    assert_eq!(answers, expected, "logs:\n{}", cluster.logs());
+}
+
+#[actix_web::test]
+async fn sigterm_on_the_owner_hands_the_state_over_before_its_lease_would_have_run_out() {
+    // Arrange: a long lease, so only the hand-over (not the expiry) can be this fast.
+    let lease = Duration::from_secs(6);
+    let mut cluster = Cluster::start(2, lease, ROUND_OF_TWO).await;
+    let owner = cluster.wait_owner().await;
+    let other = cluster.others(owner)[0];
+    let b = cluster
+        .api(other)
+        .acquire(SHOP, "sha-b", 2, None)
+        .await
+        .unwrap();
+    assert_eq!(b.status, 200, "{:?}", b.json);
+
+    // Act
+    let started = Instant::now();
+    let status = cluster.replicas[owner].terminate().await;
+
+    // Assert
+    assert!(status.success(), "{status}");
+    wait_serving(&cluster.api(other), Duration::from_secs(4), &cluster).await;
+    assert!(started.elapsed() < lease, "took {:?}", started.elapsed());
+    let view = cluster.api(other).view(SHOP).await.unwrap();
+    assert_eq!(view["known"][0]["request"]["head_sha"], "sha-b", "{view}");
+    assert!(
+        cluster.replicas[owner]
+            .output()
+            .contains("gave up the state (epoch"),
+        "{}",
+        cluster.logs()
+    );
+}
