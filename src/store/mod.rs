@@ -157,3 +157,26 @@ fn decode_all(loaded: Vec<Loaded>, now: Time) -> Result<Vec<SavedProvider>, Load
     }
     Ok(providers)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn load_all_async_on_redb_gives_what_load_all_gives() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_redb(dir.path()).unwrap();
+        let key = ProviderKey::parse("o:r:main").unwrap();
+        let state = ProviderState::new(Time(1_000));
+        let op = Journal::fresh().prepare(&key, &LeaseSettings::default(), &state, &[]);
+        store.commit(vec![op]).await.unwrap().unwrap();
+
+        let blocking = store.load_all(Time(2_000)).unwrap();
+        let async_ = store.load_all_async(Time(2_000)).await.unwrap();
+
+        assert_eq!(async_.len(), 1);
+        assert_eq!(async_[0].key, blocking[0].key);
+        assert!(record::same_record(&async_[0].state, &blocking[0].state));
+        store.shutdown();
+    }
+}

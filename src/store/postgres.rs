@@ -563,3 +563,34 @@ impl std::fmt::Debug for PgStore {
             .finish()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_valid_until_is_not_valid_and_a_future_deadline_is() {
+        let never = ValidUntil::new();
+        let soon = ValidUntil::until(Instant::now() + Duration::from_secs(60));
+        let past = ValidUntil::until(Instant::now() - Duration::from_millis(1));
+
+        assert!(!never.is_valid());
+        assert_eq!(never.deadline(), None);
+        assert!(soon.is_valid());
+        assert!(!past.is_valid());
+    }
+
+    #[test]
+    fn extend_to_never_moves_the_deadline_back_and_revoke_is_for_good() {
+        let far = Instant::now() + Duration::from_secs(60);
+        let v = ValidUntil::until(far);
+
+        v.extend_to(Instant::now() - Duration::from_secs(1));
+        let kept = v.is_valid();
+        v.revoke();
+        v.extend_to(far + Duration::from_secs(60));
+
+        assert!(kept, "an earlier deadline does not shorten validity");
+        assert!(!v.is_valid(), "a revoked deadline stays revoked");
+    }
+}

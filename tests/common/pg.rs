@@ -59,9 +59,16 @@ impl PgCluster {
             None
         };
 
+        // As root the dir goes under /tmp (traversable by every user, whatever TMPDIR says) and is
+        // handed to `postgres`; it stays mode 0700.
+        let parent = if run_as.is_some() {
+            PathBuf::from("/tmp")
+        } else {
+            std::env::temp_dir()
+        };
         let dir = tempfile::Builder::new()
             .prefix("mq-lease-pg-")
-            .tempdir_in(std::env::temp_dir())
+            .tempdir_in(parent)
             .expect("create a temp dir for PostgreSQL");
         let password: String = rand::thread_rng()
             .sample_iter(&Alphanumeric)
@@ -177,6 +184,60 @@ impl PgCluster {
         self.pg_ctl_stop("immediate", true);
     }
 
+    /// Freezes the server and every backend (SIGSTOP): open connections stay open and nothing
+    /// answers, as with a cut network. [`PgCluster::resume`] thaws them.
+    pub fn pause(&self) {
+        self.signal_all("-STOP");
+    }
+
+    /// Thaws what [`PgCluster::pause`] froze (SIGCONT).
+    pub fn resume(&self) {
+        self.signal_all("-CONT");
+    }
+
+    /// The postmaster's pid and its children's.
+    pub fn pids(&self) -> Vec<u32> {
+        let pidfile = std::fs::read_to_string(self.data_dir().join("postmaster.pid"))
+            .expect("postmaster.pid (is the server running?)");
+        let main: u32 = pidfile
+            .lines()
+            .next()
+            .and_then(|l| l.trim().parse().ok())
+            .expect("a pid in postmaster.pid");
+        // children from /proc (no procps needed): the 4th field of /proc/<pid>/stat is the ppid
+        let mut pids = vec![main];
+        for entry in std::fs::read_dir("/proc").expect("read /proc").flatten() {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+                continue;
+            };
+            let ppid = stat
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+                .and_then(|p| p.parse::<u32>().ok());
+            if ppid == Some(main) {
+                pids.push(pid);
+            }
+        }
+        pids
+    }
+
+    fn signal_all(&self, signal: &str) {
+        let pids: Vec<String> = self.pids().iter().map(u32::to_string).collect();
+        // the shell's builtin kill: no procps needed
+        let status = Command::new("sh")
+            .args(["-c", &format!("kill {signal} {}", pids.join(" "))])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill {signal} {pids:?} failed");
+    }
+
     /// Runs `sql` with psql over the local socket as the superuser; returns its unaligned,
     /// tuples-only output, trimmed. Panics if psql fails.
     pub fn psql(&self, sql: &str) -> String {
@@ -257,6 +318,12 @@ impl PgCluster {
 impl Drop for PgCluster {
     fn drop(&mut self) {
         if self.running {
+            if let Ok(pids) = std::panic::catch_unwind(|| self.pids()) {
+                let pids: Vec<String> = pids.iter().map(u32::to_string).collect();
+                let _ = Command::new("sh")
+                    .args(["-c", &format!("kill -CONT {}", pids.join(" "))])
+                    .status();
+            }
             self.pg_ctl_stop("immediate", false);
         }
         // TempDir removes the data (root may remove the postgres user's files; so may the user).
