@@ -134,6 +134,9 @@ impl Application {
         metrics: metrics::Metrics,
     ) -> Result<Self, StartupError> {
         let pg = PgStore::connect(cluster.postgres_url.expose()).await?;
+        // The leader row gets its own connections: a renewal must never wait behind a
+        // load of the whole state or a commit.
+        let leader = PgStore::connect(cluster.postgres_url.expose()).await?;
         let listener = bind(&settings)?;
         let port = local_port(&listener)?;
         let advertise_url = cluster
@@ -149,6 +152,7 @@ impl Application {
         );
         let actor = ClusterActor::new(ClusterInit {
             store: pg.clone(),
+            leader,
             owner_id,
             advertise_url: advertise_url.clone(),
             leader_lease: cluster.leader_lease,

@@ -800,3 +800,50 @@ async fn sigterm_on_the_owner_hands_the_state_over_before_its_lease_would_have_r
         cluster.logs()
     );
 }
+
+#[actix_web::test]
+async fn a_caller_hanging_up_on_a_follower_ends_its_held_call_on_the_owner() {
+    // Arrange: c holds, a waits (held) through a follower.
+    let cluster = Cluster::start(2, LEASE, ROUND_OF_TWO).await;
+    let owner = cluster.wait_owner().await;
+    let follower = cluster.others(owner)[0];
+    let a = cluster
+        .api(owner)
+        .acquire(SHOP, "sha-a", 1, None)
+        .await
+        .unwrap();
+    assert_eq!(a.lease(), "pending", "{:?}", a.json);
+    let c = cluster
+        .api(owner)
+        .acquire(SHOP, "sha-c", 3, None)
+        .await
+        .unwrap();
+    assert_eq!(c.lease(), "acquired", "{:?}", c.json);
+    let held_via = cluster.api(follower);
+    let held =
+        actix_web::rt::spawn(async move { held_via.acquire(SHOP, "sha-a", 1, Some(60)).await });
+    let started = Instant::now();
+    while cluster.api(owner).view(SHOP).await.unwrap()["waiting"] != json!(1) {
+        assert!(started.elapsed() < Duration::from_secs(10), "never held");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // Act: the caller goes away (its connection to the follower closes).
+    held.abort();
+    let gave_up = held.await;
+
+    // Assert: the owner no longer holds a call for a.
+    assert!(gave_up.is_err(), "the held call was answered: {gave_up:?}");
+    let started = Instant::now();
+    loop {
+        let view = cluster.api(owner).view(SHOP).await.unwrap();
+        if view["waiting"] == json!(0) {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "still held on the owner: {view}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

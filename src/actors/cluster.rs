@@ -29,7 +29,11 @@ use crate::store::{Fence, PgStore, SavedProvider, Store, ValidUntil};
 
 /// What the cluster actor needs to start.
 pub struct ClusterInit {
+    /// The state: loads and (fenced) commits.
     pub store: PgStore,
+    /// The leader row: claims and resignations, on connections of their own, so a renewal
+    /// never waits behind a large load or a commit (a late renewal ends ownership).
+    pub leader: PgStore,
     /// Random per process start: a restarted replica is a new owner.
     pub owner_id: String,
     pub advertise_url: String,
@@ -108,7 +112,7 @@ impl ClusterActor {
         }
         self.claiming = true;
         let sent = Instant::now();
-        let store = self.init.store.clone();
+        let store = self.init.leader.clone();
         let (id, url, lease) = (
             self.init.owner_id.clone(),
             self.init.advertise_url.clone(),
@@ -268,7 +272,7 @@ impl ClusterActor {
     }
 
     fn resign_row(&self, epoch: i64, ctx: &mut Context<Self>) {
-        let store = self.init.store.clone();
+        let store = self.init.leader.clone();
         let id = self.init.owner_id.clone();
         ctx.spawn(
             async move {
@@ -289,7 +293,7 @@ impl Handler<Resign> for ClusterActor {
         let epoch = self.owned.as_ref().map(|o| o.epoch);
         self.lose("it is shutting down", ctx);
         self.init.seat.send_replace(Seat::follower(None));
-        let store = self.init.store.clone();
+        let store = self.init.leader.clone();
         let id = self.init.owner_id.clone();
         Box::pin(
             async move {
