@@ -182,8 +182,26 @@ impl ClusterActor {
             },
             registry: None,
         });
-        let started = Instant::now();
-        let store = Store::Postgres(fenced);
+        self.load(
+            epoch,
+            Store::Postgres(fenced),
+            valid_until,
+            Instant::now(),
+            ctx,
+        );
+    }
+
+    /// Loads the state for `epoch` and starts serving it. A failed load is tried again
+    /// as long as the ownership holds (renewals go on meanwhile): giving the row up would
+    /// only make the next replica try the same load.
+    fn load(
+        &mut self,
+        epoch: i64,
+        store: Store,
+        valid_until: Arc<ValidUntil>,
+        started: Instant,
+        ctx: &mut Context<Self>,
+    ) {
         let loading = store.clone();
         ctx.spawn(
             async move { loading.load_all_async(Time::now()).await }
@@ -199,9 +217,10 @@ impl ClusterActor {
                     let saved = match loaded {
                         Ok(saved) => saved,
                         Err(e) => {
-                            let why = format!("loading the state failed: {e}");
-                            act.lose(&why, ctx);
-                            act.resign_row(epoch, ctx);
+                            warn!("cluster: loading the state (epoch {epoch}) failed, trying again: {e}");
+                            ctx.run_later(Duration::from_millis(100), move |act, ctx| {
+                                act.load(epoch, store, valid_until, started, ctx);
+                            });
                             return;
                         }
                     };
@@ -269,19 +288,6 @@ impl ClusterActor {
         }
         self.owner_url.clone_from(&owner_url);
         self.init.seat.send_replace(Seat::follower(owner_url));
-    }
-
-    fn resign_row(&self, epoch: i64, ctx: &mut Context<Self>) {
-        let store = self.init.leader.clone();
-        let id = self.init.owner_id.clone();
-        ctx.spawn(
-            async move {
-                if let Err(e) = store.resign(&id, epoch).await {
-                    warn!("cluster: giving up the leader row failed: {e}");
-                }
-            }
-            .into_actor(self),
-        );
     }
 }
 
