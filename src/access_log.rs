@@ -4,14 +4,16 @@
 //!
 //! The line has `method`, `route` (the route pattern), `path`, `status`, `duration_ms`,
 //! `provider` (when the route names one), `peer`, and for a 401 a `reason`. It never
-//! contains a header value, so no credential reaches the log. Levels: `warn` for 401, 403
-//! and 5xx, `info` otherwise, so `RUST_LOG=info,mq_lease::access=warn` keeps only those.
+//! contains a header value, so no credential reaches the log. Levels ([`level_of`]): `warn`
+//! for 401, 403 and 5xx, `debug` for a successful acquire or GET, `info` otherwise, so
+//! `RUST_LOG=info,mq_lease::access=warn` keeps only the first and
+//! `RUST_LOG=info,mq_lease::access=debug` shows every request.
 
 use std::time::Instant;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::{header, StatusCode};
+use actix_web::http::{header, Method, StatusCode};
 use actix_web::middleware::Next;
 use actix_web::{web, Error};
 use log::kv::Value;
@@ -37,20 +39,27 @@ pub async fn observe(
     let metrics = req.app_data::<web::Data<Metrics>>().cloned();
     let method = req.method().clone();
     let path = req.path().to_owned();
-    // The router has not run yet, but the pattern can be found from the path already.
-    let route = route_label(req.match_pattern().as_deref());
-    let long_poll =
-        route.ends_with("/acquire") && input::wait(req.request()).is_ok_and(|wait| !wait.is_zero());
+    // Only a request with a query can ask to wait; the route is checked once it is known.
+    let asked_to_wait = !req.query_string().is_empty()
+        && input::wait(req.request()).is_ok_and(|wait| !wait.is_zero());
     let had_credentials = req.headers().contains_key(header::AUTHORIZATION);
-    let peer = req.peer_addr().map(|a| a.ip().to_string());
+    let peer = req.peer_addr();
 
     let result = next.call(req).await;
 
     let seconds = started.elapsed().as_secs_f64();
-    let status = match &result {
-        Ok(res) => res.status(),
-        Err(e) => e.as_response_error().status_code(),
+    let (status, route) = match &result {
+        // Once routed, the request knows its resource: the pattern is looked up by it, not
+        // matched against every route again. A request refused before routing (a 401 of
+        // the auth middleware) is matched by its path here.
+        Ok(res) => (
+            res.status(),
+            route_label(res.request().match_pattern().as_deref()),
+        ),
+        // No middleware of ours fails this way (refusals are responses); nothing to match.
+        Err(e) => (e.as_response_error().status_code(), UNMATCHED.to_owned()),
     };
+    let long_poll = asked_to_wait && route.ends_with("/acquire");
     if let Some(m) = &metrics {
         let labels = [method.as_str(), route.as_str(), status.as_str()];
         m.http.requests.with_label_values(&labels).inc();
@@ -64,10 +73,7 @@ pub async fn observe(
         }
     }
 
-    let level = match status.as_u16() {
-        401 | 403 | 500.. => Level::Warn,
-        _ => Level::Info,
-    };
+    let level = level_of(&method, &route, status);
     if log::log_enabled!(target: TARGET, level) {
         let provider = provider_of(&route, &path);
         let reason = (status == StatusCode::UNAUTHORIZED).then_some(if had_credentials {
@@ -86,6 +92,7 @@ pub async fn observe(
         if let Some(p) = &provider {
             fields.push(("provider", Value::from(p.as_str())));
         }
+        let peer = peer.map(|a| a.ip().to_string());
         if let Some(p) = &peer {
             fields.push(("peer", Value::from(p.as_str())));
         }
@@ -107,6 +114,18 @@ pub async fn observe(
         );
     }
     result
+}
+
+/// `warn` for 401, 403 and 5xx; `debug` for a successful `acquire` (a run polls every few
+/// seconds, and every grant, release, eviction and expiry has its own `info` line) and a
+/// successful GET (views, probes, metrics scrapes); `info` for everything else: other
+/// refusals, and the answers to release and the admin actions.
+fn level_of(method: &Method, route: &str, status: StatusCode) -> Level {
+    match status.as_u16() {
+        401 | 403 | 500.. => Level::Warn,
+        200..=399 if *method == Method::GET || route.ends_with("/acquire") => Level::Debug,
+        _ => Level::Info,
+    }
 }
 
 /// The route pattern without its regex parts (`{base_ref:.+}` → `{base_ref}`), or
@@ -169,6 +188,27 @@ mod tests {
         assert_eq!(route_label(Some("/{id:\\d{2,3}}/x")), "/{id}/x");
         assert_eq!(route_label(Some("/metrics")), "/metrics");
         assert_eq!(route_label(None), UNMATCHED);
+    }
+
+    #[test]
+    fn a_successful_poll_or_get_is_debug_and_a_refusal_or_a_release_is_not() {
+        let acquire = "/{owner}/{repo}/{base_ref}/acquire";
+        let release = "/{owner}/{repo}/{base_ref}/release";
+        let level = |method: Method, route: &str, status: u16| {
+            level_of(&method, route, StatusCode::from_u16(status).unwrap())
+        };
+        assert_eq!(level(Method::POST, acquire, 200), Level::Debug);
+        assert_eq!(level(Method::GET, "/metrics", 200), Level::Debug);
+        assert_eq!(level(Method::POST, acquire, 409), Level::Info);
+        assert_eq!(level(Method::POST, acquire, 400), Level::Info);
+        assert_eq!(level(Method::POST, release, 200), Level::Info);
+        assert_eq!(
+            level(Method::DELETE, "/{owner}/{repo}/{base_ref}", 200),
+            Level::Info
+        );
+        assert_eq!(level(Method::POST, acquire, 401), Level::Warn);
+        assert_eq!(level(Method::GET, "/metrics", 403), Level::Warn);
+        assert_eq!(level(Method::POST, acquire, 503), Level::Warn);
     }
 
     #[test]

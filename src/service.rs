@@ -1,5 +1,8 @@
 //! `LeaseService`: the one door from HTTP handlers to the actors.
 
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use actix::prelude::*;
@@ -32,16 +35,131 @@ pub struct LeaseService {
     /// Where the registry is found: fixed with one replica, moved by the cluster actor
     /// with several (a watch, so reading it takes no lock around the lease state).
     seat: SeatWatch,
+    directory: Arc<Directory>,
     store: Store,
+}
+
+/// Where each provider's actor is, as the registry answered: a request finds its
+/// provider here and goes straight to it, one actor hop instead of two.
+///
+/// It holds addresses, never lease state: every call for a key still goes to the one
+/// actor that owns the key, in its mailbox's order, so nothing about the rules or their
+/// ordering changes. The registry never replaces a running provider, so a cached address
+/// is the registry's answer for as long as its actor runs; an address whose actor has
+/// stopped is dropped and the registry asked again. Only the registry creates providers
+/// (auto-registration, `max_providers`): a miss always goes to it. Sharded read-write
+/// locks, held only to copy an address in or out, never across an await.
+///
+/// With several replicas the registry changes with ownership: the directory holds the
+/// addresses of one registry's providers and is emptied when another registry serves.
+struct Directory {
+    shards: Vec<RwLock<HashMap<ProviderKey, Addr<ProviderActor>>>>,
+    registry: RwLock<Option<Addr<RegistryActor>>>,
+}
+
+impl Directory {
+    const SHARDS: usize = 16;
+
+    fn new() -> Self {
+        Self {
+            shards: (0..Self::SHARDS).map(|_| RwLock::default()).collect(),
+            registry: RwLock::default(),
+        }
+    }
+
+    /// Empties the directory if its addresses came from another registry than `current`.
+    fn serve_from(&self, current: &Addr<RegistryActor>) {
+        let same = self
+            .registry
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            == Some(current);
+        if same {
+            return;
+        }
+        let mut registry = self
+            .registry
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        if registry.as_ref() != Some(current) {
+            for shard in &self.shards {
+                shard
+                    .write()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .clear();
+            }
+            *registry = Some(current.clone());
+        }
+    }
+
+    fn shard(
+        &self,
+        key: &ProviderKey,
+    ) -> Option<&RwLock<HashMap<ProviderKey, Addr<ProviderActor>>>> {
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        key.hash(&mut hasher);
+        self.shards.get(hasher.finish() as usize % Self::SHARDS)
+    }
+
+    /// The address of `key`'s running provider, if known.
+    fn get(&self, key: &ProviderKey) -> Option<Addr<ProviderActor>> {
+        let shard = self.shard(key)?;
+        let found = shard
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(key)
+            .cloned();
+        match found {
+            Some(addr) if addr.connected() => Some(addr),
+            Some(_) => {
+                shard
+                    .write()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .remove(key);
+                None
+            }
+            None => None,
+        }
+    }
+
+    fn insert(&self, key: &ProviderKey, addr: &Addr<ProviderActor>) {
+        if let Some(shard) = self.shard(key) {
+            shard
+                .write()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(key.clone(), addr.clone());
+        }
+    }
 }
 
 fn gone<E>(_: E) -> ServiceError {
     ServiceError::Unavailable("the provider stopped".into())
 }
 
+/// Hands `msg`, which carries its own reply channel, to `provider`: straight into its
+/// mailbox, or, when the mailbox is full, waiting for room as `send` does. Unlike `send`
+/// it does not also wait for the handler to return, which would cost the caller a second
+/// wake-up for the same answer.
+async fn post<M>(provider: &Addr<ProviderActor>, msg: M) -> Result<(), ServiceError>
+where
+    M: Message<Result = ()> + Send + 'static,
+    ProviderActor: Handler<M>,
+{
+    match provider.try_send(msg) {
+        Ok(()) => Ok(()),
+        Err(SendError::Full(msg)) => provider.send(msg).await.map_err(gone),
+        Err(SendError::Closed(_)) => Err(gone(())),
+    }
+}
+
 impl LeaseService {
     pub fn new(seat: SeatWatch, store: Store) -> Self {
-        Self { seat, store }
+        Self {
+            seat,
+            directory: Arc::new(Directory::new()),
+            store,
+        }
     }
 
     /// The registry, while this replica serves the state.
@@ -56,18 +174,27 @@ impl LeaseService {
         self.seat.borrow().clone()
     }
 
+    /// `key`'s provider: from the directory, or else from the registry (which may create
+    /// it when `create` is set).
     async fn provider(
         &self,
         key: &ProviderKey,
         create: bool,
     ) -> Result<Addr<ProviderActor>, ServiceError> {
-        self.registry()?
+        let registry = self.registry()?;
+        self.directory.serve_from(&registry);
+        if let Some(addr) = self.directory.get(key) {
+            return Ok(addr);
+        }
+        let addr = registry
             .send(Lookup {
                 key: key.clone(),
                 create,
             })
             .await
-            .map_err(gone)?
+            .map_err(gone)??;
+        self.directory.insert(key, &addr);
+        Ok(addr)
     }
 
     pub async fn acquire(
@@ -79,10 +206,7 @@ impl LeaseService {
         let provider = self.provider(key, true).await?;
         let (reply, answer) = oneshot::channel();
         let _guard = (!wait.is_zero()).then(|| HangupGuard(provider.clone()));
-        provider
-            .send(Acquire { call, wait, reply })
-            .await
-            .map_err(gone)?;
+        post(&provider, Acquire { call, wait, reply }).await?;
         answer.await.map_err(gone)?
     }
 
@@ -95,15 +219,16 @@ impl LeaseService {
     ) -> Result<Answer, ServiceError> {
         let provider = self.provider(key, false).await?;
         let (reply, answer) = oneshot::channel();
-        provider
-            .send(Release {
+        post(
+            &provider,
+            Release {
                 head_sha,
                 outcome,
                 fencing_token,
                 reply,
-            })
-            .await
-            .map_err(gone)?;
+            },
+        )
+        .await?;
         answer.await.map_err(gone)?
     }
 

@@ -610,7 +610,14 @@ async fn no_error_or_location_shows_the_password() {
         .unwrap_err()
         .to_string();
 
+    let require_tls = PgStore::connect(&format!("{}?sslmode=require", pg.url()))
+        .await
+        .unwrap_err()
+        .to_string();
+
     assert!(wrong.contains("password authentication failed"), "{wrong}");
+    assert!(require_tls.contains("sslmode=require"), "{require_tls}");
+    assert!(!require_tls.contains(&password), "{require_tls}");
     assert!(!wrong.contains("Wr0ng-Pass-4242"), "{wrong}");
     assert!(!bad_url.contains("Sekr3t-9999"), "{bad_url}");
     for text in [&down_connect, &down_commit, &down_claim] {

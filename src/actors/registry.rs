@@ -1,6 +1,11 @@
 //! `RegistryActor`: maps a provider key to its actor, starts configured and stored
 //! providers at boot and creates new ones on first `acquire` when allowed. It never
 //! waits on anything.
+//!
+//! Providers run on [`Homes`]: one arbiter (a thread with its own event loop) per core,
+//! each provider on one of them for its whole life. A provider is still one actor that
+//! alone owns its state, so nothing is shared or locked; busy providers just no longer
+//! queue behind each other on one thread.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -19,6 +24,7 @@ use crate::store::Store;
 
 pub struct RegistryActor {
     providers: BTreeMap<ProviderKey, Addr<ProviderActor>>,
+    homes: Homes,
     settings: Arc<Settings>,
     store: Store,
     metrics: LeaseMetrics,
@@ -45,6 +51,7 @@ impl RegistryActor {
     ) -> Self {
         let mut registry = Self {
             providers: BTreeMap::new(),
+            homes: Homes::new(),
             settings,
             store,
             metrics,
@@ -77,7 +84,46 @@ impl RegistryActor {
             self.metrics.clone(),
             self.readiness.clone(),
         );
-        self.providers.insert(key, actor.start());
+        let addr = match self.homes.next() {
+            Some(home) => ProviderActor::start_in_arbiter(&home, move |_| actor),
+            None => actor.start(),
+        };
+        self.providers.insert(key, addr);
+    }
+}
+
+/// The arbiters providers run on, taken in turn; stopped (with their providers) when the
+/// registry goes.
+struct Homes {
+    arbiters: Vec<Arbiter>,
+    next: usize,
+}
+
+impl Homes {
+    /// One arbiter per available core. Outside a running actix system (where no arbiter
+    /// can be started) there are none, and providers run on the registry's own thread.
+    fn new() -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let arbiters = if System::try_current().is_some() {
+            (0..cores).map(|_| Arbiter::new()).collect()
+        } else {
+            Vec::new()
+        };
+        Self { arbiters, next: 0 }
+    }
+
+    fn next(&mut self) -> Option<ArbiterHandle> {
+        let home = self.arbiters.get(self.next % self.arbiters.len().max(1))?;
+        self.next = self.next.wrapping_add(1);
+        Some(home.handle())
+    }
+}
+
+impl Drop for Homes {
+    fn drop(&mut self) {
+        for arbiter in &self.arbiters {
+            arbiter.stop();
+        }
     }
 }
 

@@ -100,7 +100,7 @@ impl Journal {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{AcquireRequest, HeadSha, Priority, Time};
+    use crate::domain::{AcquireRequest, Finished, HeadSha, Outcome, Priority, Time};
 
     fn poll(state: &mut ProviderState, sha: &str, at: u64, events: &mut Vec<Event>) {
         let call = AcquireRequest {
@@ -145,5 +145,38 @@ mod tests {
             journal.needs_write(&saved, &saved, &[]),
             "new settings are saved"
         );
+    }
+
+    #[test]
+    fn a_run_remembered_on_a_copy_needs_a_write_and_leaves_the_saved_state_as_it_was() {
+        let mut saved = ProviderState::new(Time(1_000));
+        poll(&mut saved, "a", 2_000, &mut Vec::new());
+        saved.stamp_seen();
+        let mut journal = Journal::fresh();
+        journal.saved(Vec::new());
+        let finished = Finished {
+            request: saved.requests[0].clone(),
+            released: None,
+            fencing_token: None,
+        };
+        std::sync::Arc::make_mut(&mut saved.recent).push_back(finished.clone());
+
+        // The provider's copy shares the remembered runs; remembering one more is a
+        // change to save even without an event, and the saved state keeps its one run.
+        let mut next = saved.clone();
+        std::sync::Arc::make_mut(&mut next.recent).push_back(Finished {
+            released: Some(Outcome::Success),
+            ..finished
+        });
+        assert_eq!(saved.recent.len(), 1, "the saved state is left as it was");
+        assert!(
+            journal.needs_write(&saved, &next, &[]),
+            "a remembered run is saved"
+        );
+
+        // Equal remembered runs that are not shared (a state loaded again) are no change.
+        let mut reloaded = saved.clone();
+        reloaded.recent = std::sync::Arc::new(VecDeque::clone(&saved.recent));
+        assert!(!journal.needs_write(&saved, &reloaded, &[]));
     }
 }

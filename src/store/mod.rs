@@ -21,7 +21,7 @@ use std::path::Path;
 
 use tokio::sync::oneshot;
 
-pub use self::postgres::{Fence, Leadership, PgStore, ValidUntil};
+pub use self::postgres::{redact_url, Fence, Leadership, PgStore, ValidUntil};
 pub use self::redb::RedbStore;
 use crate::domain::{LeaseSettings, ProviderKey, ProviderState, Time};
 pub use error::StoreError;

@@ -45,6 +45,15 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// Past it the connection is dropped and the call fails; the next call connects again.
 pub const OP_TIMEOUT: Duration = Duration::from_secs(4);
 
+/// `url` as it may appear in a message or a log line: `postgres://user@host:port/db`, never the
+/// password (a URL that does not parse gives a placeholder, not itself).
+pub fn redact_url(url: &str) -> String {
+    match url.parse::<Config>() {
+        Ok(config) => redact::location(&config),
+        Err(_) => "<a PostgreSQL URL that does not parse>".to_owned(),
+    }
+}
+
 /// Handle to the PostgreSQL store. Cheap to clone; every clone and every [`PgStore::fenced`] handle
 /// share one writer and one control connection. The store's thread stops on [`PgStore::shutdown`]
 /// or once the last handle is dropped, after landing what is queued.
@@ -174,6 +183,13 @@ impl PgStore {
             StoreError::Postgres(redactor.redact(&format!("invalid PostgreSQL URL: {e}")))
         })?;
         let redactor = redactor.with_config(&config);
+        if config.get_ssl_mode() == tokio_postgres::config::SslMode::Require {
+            return Err(StoreError::Postgres(format!(
+                "{}: sslmode=require, but this build speaks to PostgreSQL without TLS \
+                 (use a network the database trusts, or a TLS-terminating proxy)",
+                redact::location(&config)
+            )));
+        }
         config
             .connect_timeout(CONNECT_TIMEOUT)
             .keepalives_idle(Duration::from_secs(10));
@@ -567,6 +583,15 @@ impl std::fmt::Debug for PgStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn redact_url_keeps_where_and_drops_the_password() {
+        assert_eq!(
+            redact_url("postgresql://app:pw-123@db:5432/leases?sslmode=disable"),
+            "postgres://app@db:5432/leases"
+        );
+        assert!(!redact_url("postgres://app:pw-123@db:notaport/x").contains("pw-123"));
+    }
 
     #[test]
     fn a_new_valid_until_is_not_valid_and_a_future_deadline_is() {

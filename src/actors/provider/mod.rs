@@ -57,6 +57,15 @@ pub struct ProviderInit {
     pub journal: Journal,
 }
 
+/// What the provider's gauges show; they are set only when one of these changed.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Gauges {
+    known: usize,
+    live: bool,
+    holder_since: Option<Time>,
+    waiting: usize,
+}
+
 pub struct ProviderActor {
     key: ProviderKey,
     label: String,
@@ -64,7 +73,10 @@ pub struct ProviderActor {
     state: ProviderState,
     journal: Journal,
     parked: Waiters,
-    timer: Option<SpawnHandle>,
+    /// The armed timer and when it fires.
+    timer: Option<(SpawnHandle, Time)>,
+    /// What the gauges were last set to (`None` before the first time).
+    published: Option<Gauges>,
     store: Store,
     metrics: LeaseMetrics,
     readiness: Arc<Readiness>,
@@ -100,6 +112,7 @@ impl ProviderActor {
             journal: init.journal,
             parked: Waiters::default(),
             timer: None,
+            published: None,
             store,
             metrics,
             readiness,
@@ -253,11 +266,11 @@ impl ProviderActor {
         self.rearm(ctx, now);
     }
 
-    /// One timer, set to the earliest moment something may change without a call.
+    /// One timer, set to the earliest moment something may change without a call. A timer
+    /// already armed for that moment or earlier is kept: firing early only re-checks and
+    /// re-arms, and a holder's every poll (which moves its lease deadline later) then costs
+    /// no timer of its own.
     fn rearm(&mut self, ctx: &mut Context<Self>, now: Time) {
-        if let Some(handle) = self.timer.take() {
-            ctx.cancel_future(handle);
-        }
         let Some(deadline) = self
             .state
             .next_deadline(&self.settings, now)
@@ -267,13 +280,20 @@ impl ProviderActor {
         else {
             return;
         };
+        if let Some((handle, armed_for)) = self.timer {
+            if armed_for <= deadline {
+                return;
+            }
+            ctx.cancel_future(handle);
+        }
         // A millisecond of slack so the deadline has surely passed when the timer fires.
         let delay = deadline.since(now) + Duration::from_millis(1);
-        self.timer = Some(ctx.run_later(delay, |act, ctx| {
+        let handle = ctx.run_later(delay, |act, ctx| {
             act.timer = None;
             let now = Time::now();
             act.commit(act.state.clone(), Vec::new(), Vec::new(), now, ctx);
-        }));
+        });
+        self.timer = Some((handle, deadline));
     }
 
     /// Drops parked callers whose request has ended; true if any were dropped (the
@@ -286,23 +306,37 @@ impl ProviderActor {
         changed
     }
 
-    fn publish_gauges(&self) {
+    /// Sets the provider's gauges, if what they show changed (a plain poll changes none).
+    fn publish_gauges(&mut self) {
+        let live = self.state.holder_status() == Some(Status::Acquired);
+        let now = Gauges {
+            known: self.state.requests.len(),
+            live,
+            holder_since: self
+                .state
+                .holder
+                .as_ref()
+                .filter(|_| live)
+                .map(|h| h.granted_at),
+            waiting: self.parked.len(),
+        };
+        if self.published == Some(now) {
+            return;
+        }
+        self.published = Some(now);
         let l = provider_labels(&self.key);
         self.metrics
             .known_requests
             .with_label_values(&l)
-            .set(self.state.requests.len() as i64);
-        let live = self.state.holder_status() == Some(Status::Acquired);
+            .set(now.known as i64);
         self.metrics
             .holder
             .with_label_values(&l)
-            .set(i64::from(live));
-        let since = self.state.holder.as_ref().filter(|_| live);
-        self.metrics
-            .set_holder_since(&self.key, since.map(|h| h.granted_at));
+            .set(i64::from(now.live));
+        self.metrics.set_holder_since(&self.key, now.holder_since);
         self.metrics
             .waiting_requests
             .with_label_values(&l)
-            .set(self.parked.len() as i64);
+            .set(now.waiting as i64);
     }
 }

@@ -32,7 +32,8 @@ impl ProviderState {
     /// What the provider does after every change and on every timer: parked long-poll
     /// callers count as seen, housekeeping runs, then each parked caller asks again in
     /// arrival order (a parked caller *is* asking, so it may be granted: rule 6).
-    /// Returns, per parked call, its answer once it is no longer `pending`.
+    /// Returns, per parked call, its answer once it is no longer `pending` (only those are
+    /// decorated: a still-pending caller gets nothing yet).
     pub fn settle(
         &mut self,
         settings: &LeaseSettings,
@@ -46,9 +47,10 @@ impl ProviderState {
         self.housekeep(settings, now, events);
         parked
             .iter()
-            .map(|call| match self.acquire(settings, call, now, events) {
+            .map(|call| match self.decide(settings, call, now, events) {
                 Ok(a) if a.request.status == Status::Pending => None,
-                other => Some(other),
+                Ok(a) => Some(Ok(self.decorate(settings, now, a))),
+                Err(e) => Some(Err(e)),
             })
             .collect()
     }

@@ -8,6 +8,7 @@
 //! only the saved times, so what they show is what a restart shows.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 use super::{
     Busy, Event, EventKind, HeadRef, HeadSha, HolderInfo, LeaseError, LeaseSettings, Outcome,
@@ -102,8 +103,10 @@ pub struct ProviderState {
     pub round_started_at: Option<Time>,
     /// The last fencing token handed out; never goes down, not even on `clear`.
     pub last_fencing_token: u64,
-    /// Recently finished runs, oldest first, at most [`RECENT_CAPACITY`].
-    pub recent: VecDeque<Finished>,
+    /// Recently finished runs, oldest first, at most [`RECENT_CAPACITY`]. Shared between
+    /// copies of the state until one of them remembers a run: the provider computes every
+    /// call on a copy, and a poll copies only the round's requests.
+    pub recent: Arc<VecDeque<Finished>>,
     /// When the holder last showed it is alive. Runtime only.
     pub holder_seen: Time,
     /// `holder_seen` as saved (like [`Request::last_seen_at`]); the views' lease expiry
@@ -132,7 +135,7 @@ impl ProviderState {
             last_updated_at: now,
             round_started_at: None,
             last_fencing_token: 0,
-            recent: VecDeque::new(),
+            recent: Arc::default(),
             holder_seen: now,
             holder_seen_at: now,
             paused: false,
@@ -217,12 +220,12 @@ impl ProviderState {
     }
 
     pub(super) fn remember(&mut self, finished: Finished) {
-        self.recent
-            .retain(|f| f.request.head_sha != finished.request.head_sha);
-        if self.recent.len() >= RECENT_CAPACITY {
-            self.recent.pop_front();
+        let recent = Arc::make_mut(&mut self.recent);
+        recent.retain(|f| f.request.head_sha != finished.request.head_sha);
+        if recent.len() >= RECENT_CAPACITY {
+            recent.pop_front();
         }
-        self.recent.push_back(finished);
+        recent.push_back(finished);
     }
 
     pub(super) fn recalled(&self, sha: &HeadSha) -> Option<&Finished> {

@@ -341,7 +341,7 @@ impl TryFrom<StateV1> for ProviderState {
             last_updated_at: Time(s.last_updated_at),
             round_started_at: s.round_started_at.map(Time),
             last_fencing_token: s.last_fencing_token,
-            recent,
+            recent: recent.into(),
             // Runtime only: set by `ProviderState::resume`.
             holder_seen: Time(s.holder_seen_at),
             holder_seen_at: Time(s.holder_seen_at),
