@@ -46,6 +46,9 @@ METRICS = {
     "mq_lease_store_errors_total",
     "mq_lease_http_requests_total",
     "mq_lease_build_info",
+    "mq_lease_cluster_is_owner",
+    "mq_lease_cluster_failovers_total",
+    "mq_lease_cluster_forward_seconds_bucket",
 }
 
 # Secrets the operator creates by hand (the overlays' comments say how); anything else

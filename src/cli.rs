@@ -82,6 +82,24 @@ pub struct Cli {
     )]
     pub auto_register: Option<bool>,
 
+    /// PostgreSQL URL: keep the state there and let several replicas share it (SPEC §10)
+    /// [default: none, the embedded store under --data]. The password never reaches a log.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "MQ_LEASE_POSTGRES_URL",
+        hide_env_values = true
+    )]
+    pub postgres_url: Option<String>,
+
+    /// How the other replicas reach this one (with --postgres-url) [default: http://127.0.0.1:<port>].
+    #[arg(long, value_name = "URL", env = "MQ_LEASE_ADVERTISE_URL")]
+    pub advertise_url: Option<String>,
+
+    /// How long a replica owns the state without renewing it (with --postgres-url) [default: 5s].
+    #[arg(long, value_name = "DUR", env = "MQ_LEASE_LEADER_LEASE", value_parser = parse_leader_lease)]
+    pub leader_lease: Option<Duration>,
+
     /// Log lines as `text` or `json` (one object per line) [default: text]. `RUST_LOG` filters.
     #[arg(long, value_name = "FORMAT", value_enum, env = "MQ_LEASE_LOG_FORMAT")]
     pub log_format: Option<LogFormat>,
@@ -104,6 +122,15 @@ pub enum Command {
     /// Print the OpenAPI 3.1 description of the HTTP API (what `GET /openapi.json` serves)
     /// and exit: `mq-lease-service openapi > openapi.json`.
     Openapi,
+}
+
+fn parse_leader_lease(text: &str) -> Result<Duration, String> {
+    match duration::parse_arg(text)? {
+        lease if lease < crate::config::MIN_LEADER_LEASE => {
+            Err("the leader lease must be at least 500ms".to_owned())
+        }
+        lease => Ok(lease),
+    }
 }
 
 fn parse_ttl(text: &str) -> Result<Duration, String> {
@@ -156,6 +183,12 @@ mod tests {
             "--auto-register",
             "--log-format",
             "json",
+            "--postgres-url",
+            "postgres://mq@db/mq",
+            "--advertise-url",
+            "http://10.0.0.7:8080",
+            "--leader-lease",
+            "3s",
         ])
         .unwrap();
         assert_eq!(cli.config, Some(PathBuf::from("c.toml")));
@@ -169,6 +202,9 @@ mod tests {
         assert_eq!(cli.lease_timeout, Some(Duration::ZERO));
         assert_eq!(cli.auto_register, Some(true));
         assert_eq!(cli.log_format, Some(LogFormat::Json));
+        assert_eq!(cli.postgres_url.as_deref(), Some("postgres://mq@db/mq"));
+        assert_eq!(cli.advertise_url.as_deref(), Some("http://10.0.0.7:8080"));
+        assert_eq!(cli.leader_lease, Some(Duration::from_secs(3)));
         assert_eq!(cli.command, None);
     }
 
@@ -197,6 +233,7 @@ mod tests {
             &["--delay-assignment-count", "-1"],
             &["--port", "70000"],
             &["--log-format", "yaml"],
+            &["--leader-lease", "100ms"],
         ] {
             assert!(parse(args).is_err(), "{args:?} was accepted");
         }

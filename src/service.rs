@@ -14,7 +14,7 @@ use crate::actors::messages::{
 };
 use crate::actors::{ProviderActor, RegistryActor};
 /// What handlers see of the layers below, so routes import nothing past this facade.
-pub use crate::actors::{ProviderSnapshot, ServiceError};
+pub use crate::actors::{ProviderSnapshot, Role, Route, Seat, SeatWatch, ServiceError};
 use crate::domain::{AcquireRequest, Answer, Event, HeadSha, Outcome, ProviderKey};
 pub use crate::health::Readiness;
 use crate::store::Store;
@@ -32,7 +32,9 @@ impl Drop for HangupGuard {
 
 #[derive(Clone)]
 pub struct LeaseService {
-    registry: Addr<RegistryActor>,
+    /// Where the registry is found: fixed with one replica, moved by the cluster actor
+    /// with several (a watch, so reading it takes no lock around the lease state).
+    seat: SeatWatch,
     directory: Arc<Directory>,
     store: Store,
 }
@@ -47,8 +49,12 @@ pub struct LeaseService {
 /// stopped is dropped and the registry asked again. Only the registry creates providers
 /// (auto-registration, `max_providers`): a miss always goes to it. Sharded read-write
 /// locks, held only to copy an address in or out, never across an await.
+///
+/// With several replicas the registry changes with ownership: the directory holds the
+/// addresses of one registry's providers and is emptied when another registry serves.
 struct Directory {
     shards: Vec<RwLock<HashMap<ProviderKey, Addr<ProviderActor>>>>,
+    registry: RwLock<Option<Addr<RegistryActor>>>,
 }
 
 impl Directory {
@@ -57,6 +63,33 @@ impl Directory {
     fn new() -> Self {
         Self {
             shards: (0..Self::SHARDS).map(|_| RwLock::default()).collect(),
+            registry: RwLock::default(),
+        }
+    }
+
+    /// Empties the directory if its addresses came from another registry than `current`.
+    fn serve_from(&self, current: &Addr<RegistryActor>) {
+        let same = self
+            .registry
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            == Some(current);
+        if same {
+            return;
+        }
+        let mut registry = self
+            .registry
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        if registry.as_ref() != Some(current) {
+            for shard in &self.shards {
+                shard
+                    .write()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .clear();
+            }
+            *registry = Some(current.clone());
         }
     }
 
@@ -121,12 +154,24 @@ where
 }
 
 impl LeaseService {
-    pub fn new(registry: Addr<RegistryActor>, store: Store) -> Self {
+    pub fn new(seat: SeatWatch, store: Store) -> Self {
         Self {
-            registry,
+            seat,
             directory: Arc::new(Directory::new()),
             store,
         }
+    }
+
+    /// The registry, while this replica serves the state.
+    fn registry(&self) -> Result<Addr<RegistryActor>, ServiceError> {
+        self.seat.borrow().serving_registry().ok_or_else(|| {
+            ServiceError::NotOwner("this replica does not own the state right now".into())
+        })
+    }
+
+    /// This replica's seat right now (for the forwarding middleware and `/readyz`).
+    pub fn seat(&self) -> Seat {
+        self.seat.borrow().clone()
     }
 
     /// `key`'s provider: from the directory, or else from the registry (which may create
@@ -136,11 +181,12 @@ impl LeaseService {
         key: &ProviderKey,
         create: bool,
     ) -> Result<Addr<ProviderActor>, ServiceError> {
+        let registry = self.registry()?;
+        self.directory.serve_from(&registry);
         if let Some(addr) = self.directory.get(key) {
             return Ok(addr);
         }
-        let addr = self
-            .registry
+        let addr = registry
             .send(Lookup {
                 key: key.clone(),
                 create,
@@ -240,7 +286,7 @@ impl LeaseService {
     }
 
     pub async fn list(&self) -> Result<Vec<ProviderSnapshot>, ServiceError> {
-        let providers = self.registry.send(ListProviders).await.map_err(gone)?;
+        let providers = self.registry()?.send(ListProviders).await.map_err(gone)?;
         let mut views = Vec::with_capacity(providers.len());
         for (_, addr) in providers {
             if let Ok(view) = addr.send(Snapshot).await {

@@ -8,19 +8,21 @@ use actix::{Actor, Addr};
 use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
-use log::{info, warn};
+use log::info;
+use tokio::sync::{oneshot, watch};
 
 use crate::access_log;
+use crate::actors::cluster::to_serve;
 use crate::actors::messages::Drain;
-use crate::actors::provider::ProviderInit;
-use crate::actors::RegistryActor;
-use crate::config::Settings;
+use crate::actors::{ClusterActor, ClusterInit, RegistryActor, Resign};
+use crate::config::{ClusterSettings, Settings};
 use crate::domain::Time;
 use crate::health::Readiness;
 use crate::metrics;
+use crate::routes::forward::{self, Forwarder};
 use crate::routes::{self, auth};
-use crate::service::LeaseService;
-use crate::store::{LoadError, RecordError, Store, StoreError};
+use crate::service::{LeaseService, Seat, SeatWatch};
+use crate::store::{LoadError, PgStore, RecordError, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -44,7 +46,11 @@ pub enum StartupError {
 pub struct Application {
     port: u16,
     server: Server,
-    registry: Addr<RegistryActor>,
+    /// Where the registry is (moved by the cluster actor with several replicas).
+    seat: SeatWatch,
+    /// With one replica the seat never changes; its sender lives as long as the app.
+    _single: Option<watch::Sender<Seat>>,
+    cluster: Option<Addr<ClusterActor>>,
 }
 
 impl Application {
@@ -52,6 +58,19 @@ impl Application {
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
         let settings = Arc::new(settings);
         let readiness = Arc::new(Readiness::default());
+        let metrics = metrics::Metrics::build()?;
+        match settings.cluster.clone() {
+            None => Self::single(settings, readiness, metrics).await,
+            Some(cluster) => Self::replicated(settings, &cluster, readiness, metrics).await,
+        }
+    }
+
+    /// One replica on the embedded store: load everything, then bind.
+    async fn single(
+        settings: Arc<Settings>,
+        readiness: Arc<Readiness>,
+        metrics: metrics::Metrics,
+    ) -> Result<Self, StartupError> {
         let store = {
             let dir = settings.data_dir.clone();
             web::block(move || Store::open_redb(&dir))
@@ -72,92 +91,93 @@ impl Application {
                     },
                 })?
         };
-        let mut providers = Vec::with_capacity(saved.len());
-        for mut p in saved {
-            let Some(lease) = settings.lease_settings_for(&p.key) else {
-                warn!(
-                    "{}: stored provider is no longer configured; kept on disk, not served",
-                    p.key
-                );
-                continue;
-            };
-            if p.settings != lease {
-                info!(
-                    "{}: settings changed since the state was saved; the configuration applies",
-                    p.key
-                );
-                p.journal.settings_changed();
-            }
-            providers.push(ProviderInit {
-                key: p.key,
-                settings: lease,
-                state: p.state,
-                journal: p.journal,
-            });
-        }
+        let providers = to_serve(&settings, saved);
         info!("loaded {} provider(s) from {path}", providers.len());
 
-        let metrics = metrics::Metrics::build()?;
-        let lease_metrics = metrics.lease.clone();
         let registry = RegistryActor::new(
             settings.clone(),
             providers,
             store.clone(),
-            lease_metrics,
+            metrics.lease.clone(),
             readiness.clone(),
         )
         .start();
         readiness.set_loaded();
 
-        let service = web::Data::new(LeaseService::new(registry.clone(), store));
-        let readiness = web::Data::from(readiness);
-        let metrics = web::Data::new(metrics);
-        let authenticator = match &settings.auth {
-            Some(a) => {
-                let mut authenticator = auth::Authenticator::new(a).map_err(StartupError::Auth)?;
-                authenticator.metrics_needs_auth = settings.metrics_auth;
-                Some(web::Data::new(authenticator))
-            }
-            None => None,
-        };
-
-        let addr = format!("{}:{}", settings.bind, settings.port);
-        let listener = TcpListener::bind(&addr).map_err(|source| StartupError::Bind {
-            addr: addr.clone(),
-            source,
-        })?;
-        let port = listener
-            .local_addr()
-            .map_err(|source| StartupError::Bind { addr, source })?
-            .port();
-        let server = HttpServer::new(move || {
-            // The access log is outermost: it also sees (and times) what auth refuses.
-            let mut app = App::new()
-                .wrap(from_fn(auth::require_credentials))
-                .wrap(from_fn(access_log::observe))
-                .app_data(service.clone())
-                .app_data(readiness.clone())
-                .app_data(metrics.clone());
-            if let Some(a) = &authenticator {
-                app = app.app_data(a.clone());
-            }
-            app.configure(routes::configure)
-                .default_service(web::to(routes::not_found))
-        })
-        .on_connect(routes::conn::remember_socket)
-        .listen(listener)
-        .map_err(|source| StartupError::Bind {
-            addr: format!("port {port}"),
-            source,
-        })?
-        .shutdown_timeout(10)
-        .disable_signals()
-        .run();
-        info!("serving on {}:{port}", settings.bind);
+        let (single, seat) = watch::channel(Seat::single(registry));
+        let listener = bind(&settings)?;
+        let (port, server) = serve(
+            &settings,
+            listener,
+            seat.clone(),
+            store,
+            readiness,
+            metrics,
+            None,
+        )?;
         Ok(Self {
             port,
             server,
-            registry,
+            seat,
+            _single: Some(single),
+            cluster: None,
+        })
+    }
+
+    /// Several replicas on PostgreSQL: connect (and migrate), bind, then let the cluster
+    /// actor claim the state; until then (or when another replica owns it) requests are
+    /// forwarded or refused.
+    async fn replicated(
+        settings: Arc<Settings>,
+        cluster: &ClusterSettings,
+        readiness: Arc<Readiness>,
+        metrics: metrics::Metrics,
+    ) -> Result<Self, StartupError> {
+        let pg = PgStore::connect(cluster.postgres_url.expose()).await?;
+        // The leader row gets its own connections: a renewal must never wait behind a
+        // load of the whole state or a commit.
+        let leader = PgStore::connect(cluster.postgres_url.expose()).await?;
+        let listener = bind(&settings)?;
+        let port = local_port(&listener)?;
+        let advertise_url = cluster
+            .advertise_url
+            .clone()
+            .unwrap_or_else(|| format!("http://127.0.0.1:{port}"));
+        let (seat_tx, seat) = watch::channel(Seat::follower(None));
+        let owner_id = owner_id(&advertise_url);
+        info!(
+            "cluster: replica {owner_id} at {advertise_url}, state in {}, leader lease {:?}",
+            pg.location(),
+            cluster.leader_lease
+        );
+        let actor = ClusterActor::new(ClusterInit {
+            store: pg.clone(),
+            leader,
+            owner_id,
+            advertise_url: advertise_url.clone(),
+            leader_lease: cluster.leader_lease,
+            settings: settings.clone(),
+            lease_metrics: metrics.lease.clone(),
+            metrics: metrics.cluster.clone(),
+            readiness: readiness.clone(),
+            seat: seat_tx,
+        })
+        .start();
+        let (port, server) = serve(
+            &settings,
+            listener,
+            seat.clone(),
+            Store::Postgres(pg),
+            readiness,
+            metrics,
+            Some(advertise_url),
+        )?;
+        Ok(Self {
+            port,
+            server,
+            seat,
+            _single: None,
+            cluster: Some(actor),
         })
     }
 
@@ -172,17 +192,111 @@ impl Application {
 
     /// Serves until SIGTERM or SIGINT, then shuts down gracefully: parked long-polls are
     /// answered at once, in-flight requests finish (10 s at most), new ones are refused.
+    /// With several replicas, ownership is then given up so another replica takes over at
+    /// its next claim.
     pub async fn run_until_signalled(self) -> std::io::Result<()> {
         let handle = self.server.handle();
-        let registry = self.registry.clone();
+        let seat = self.seat.clone();
         actix_web::rt::spawn(async move {
             let signal = shutdown_signal().await;
             info!("{signal}: shutting down");
-            let _ = registry.send(Drain).await;
+            let registry = seat.borrow().registry.clone();
+            if let Some(registry) = registry {
+                let _ = registry.send(Drain).await;
+            }
             handle.stop(true).await;
         });
-        self.server.await
+        let served = self.server.await;
+        if let Some(cluster) = self.cluster {
+            let (done, resigned) = oneshot::channel();
+            if cluster.send(Resign { done }).await.is_ok() {
+                let _ = resigned.await;
+            }
+        }
+        served
     }
+}
+
+fn bind(settings: &Settings) -> Result<TcpListener, StartupError> {
+    let addr = format!("{}:{}", settings.bind, settings.port);
+    TcpListener::bind(&addr).map_err(|source| StartupError::Bind { addr, source })
+}
+
+fn local_port(listener: &TcpListener) -> Result<u16, StartupError> {
+    listener
+        .local_addr()
+        .map(|a| a.port())
+        .map_err(|source| StartupError::Bind {
+            addr: "the listening socket".into(),
+            source,
+        })
+}
+
+/// A per-process-start id for the leader row: a restarted replica is a new owner.
+fn owner_id(advertise_url: &str) -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write(advertise_url.as_bytes());
+    h.write_u32(std::process::id());
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default(),
+    );
+    format!("{:016x}", h.finish())
+}
+
+/// Starts the HTTP server on `listener`.
+fn serve(
+    settings: &Settings,
+    listener: TcpListener,
+    seat: SeatWatch,
+    store: Store,
+    readiness: Arc<Readiness>,
+    metrics: metrics::Metrics,
+    advertise_url: Option<String>,
+) -> Result<(u16, Server), StartupError> {
+    let port = local_port(&listener)?;
+    let service = web::Data::new(LeaseService::new(seat, store));
+    let readiness = web::Data::from(readiness);
+    let metrics = web::Data::new(metrics);
+    let authenticator = match &settings.auth {
+        Some(a) => {
+            let mut authenticator = auth::Authenticator::new(a).map_err(StartupError::Auth)?;
+            authenticator.metrics_needs_auth = settings.metrics_auth;
+            Some(web::Data::new(authenticator))
+        }
+        None => None,
+    };
+    let server = HttpServer::new(move || {
+        // The access log is outermost: it also sees (and times) what auth refuses. A
+        // follower forwards before auth: the owner checks the credentials.
+        let mut app = App::new()
+            .wrap(from_fn(auth::require_credentials))
+            .wrap(from_fn(forward::forward))
+            .wrap(from_fn(access_log::observe))
+            .app_data(Forwarder::new(advertise_url.clone()))
+            .app_data(service.clone())
+            .app_data(readiness.clone())
+            .app_data(metrics.clone());
+        if let Some(a) = &authenticator {
+            app = app.app_data(a.clone());
+        }
+        app.configure(routes::configure)
+            .default_service(web::to(routes::not_found))
+    })
+    .on_connect(routes::conn::remember_socket)
+    .listen(listener)
+    .map_err(|source| StartupError::Bind {
+        addr: format!("port {port}"),
+        source,
+    })?
+    .shutdown_timeout(10)
+    .disable_signals()
+    .run();
+    info!("serving on {}:{port}", settings.bind);
+    Ok((port, server))
 }
 
 /// Waits for SIGTERM (what container runtimes send) or SIGINT (Ctrl-C).

@@ -13,4 +13,7 @@ pub enum ServiceError {
     TooManyProviders(usize),
     #[error("state could not be saved: {0}")]
     Unavailable(String),
+    /// Several replicas: this one does not serve the state right now.
+    #[error("{0}")]
+    NotOwner(String),
 }

@@ -103,3 +103,12 @@ pub struct ListProviders;
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Drain;
+
+/// This replica no longer owns the state (several replicas): answer every parked caller
+/// 503 with `reason` and stop, so nothing is ever answered from state another replica
+/// may have changed since.
+#[derive(Message, Clone)]
+#[rtype(result = "()")]
+pub struct Abdicate {
+    pub reason: String,
+}

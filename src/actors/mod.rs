@@ -1,12 +1,17 @@
 //! Ownership and timing: one `ProviderActor` per merge queue, one `RegistryActor` that
-//! maps keys to providers.
+//! maps keys to providers, and (with several replicas) one `ClusterActor` that holds this
+//! replica's claim on the state and publishes its [`Seat`].
 
+pub mod cluster;
 mod error;
 pub mod messages;
 pub mod provider;
 pub mod registry;
+pub mod seat;
 mod waiter;
 
+pub use cluster::{ClusterActor, ClusterInit, Resign};
 pub use error::ServiceError;
 pub use provider::{ProviderActor, ProviderSnapshot};
 pub use registry::RegistryActor;
+pub use seat::{Role, Route, Seat, SeatWatch};

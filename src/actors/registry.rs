@@ -13,7 +13,7 @@ use std::sync::Arc;
 use actix::prelude::*;
 use log::info;
 
-use super::messages::{Drain, ListProviders, Lookup};
+use super::messages::{Abdicate, Drain, ListProviders, Lookup};
 use super::provider::{ProviderActor, ProviderInit};
 use super::ServiceError;
 use crate::config::Settings;
@@ -180,5 +180,16 @@ impl Handler<Drain> for RegistryActor {
         for addr in self.providers.values() {
             addr.do_send(Drain);
         }
+    }
+}
+
+impl Handler<Abdicate> for RegistryActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Abdicate, ctx: &mut Context<Self>) {
+        for addr in std::mem::take(&mut self.providers).into_values() {
+            addr.do_send(msg.clone());
+        }
+        ctx.stop();
     }
 }

@@ -226,4 +226,75 @@ impl Source<'_> {
         }
         Ok(secret)
     }
+
+    /// `[store] postgres_url` and `[cluster]`, the flags beating the file. `None` without a
+    /// PostgreSQL URL (the `[cluster]` keys then have nothing to configure).
+    pub(super) fn cluster(
+        &self,
+        store: &StoreFile,
+        cluster: &ClusterFile,
+        cli: &Cli,
+    ) -> Result<Option<ClusterSettings>, ConfigError> {
+        let url = match (&cli.postgres_url, &store.postgres_url) {
+            (Some(url), _) => url.clone(),
+            (None, Some(value)) => self.secret(value, "store.postgres_url")?,
+            (None, None) => return Ok(None),
+        };
+        let advertise_url = match (&cli.advertise_url, &cluster.advertise_url) {
+            (Some(url), _) => {
+                Some(
+                    checked_advertise_url(url).map_err(|message| ConfigError::Invalid {
+                        path: PathBuf::from("--advertise-url"),
+                        line: None,
+                        key: None,
+                        message,
+                    })?,
+                )
+            }
+            (None, Some(value)) => {
+                let text = self.non_empty_string(value, "cluster.advertise_url")?;
+                match checked_advertise_url(&text) {
+                    Ok(url) => Some(url),
+                    Err(message) => {
+                        return self.invalid(value.span(), "cluster.advertise_url", message)
+                    }
+                }
+            }
+            (None, None) => None,
+        };
+        let leader_lease = match (cli.leader_lease, &cluster.leader_lease) {
+            (Some(lease), _) => lease,
+            (None, Some(value)) => {
+                let lease = self.duration(value, "cluster.leader_lease")?;
+                if lease < MIN_LEADER_LEASE {
+                    return self.invalid(
+                        value.span(),
+                        "cluster.leader_lease",
+                        "must be at least 500ms",
+                    );
+                }
+                lease
+            }
+            (None, None) => DEFAULT_LEADER_LEASE,
+        };
+        Ok(Some(ClusterSettings {
+            postgres_url: DatabaseUrl::new(url),
+            advertise_url,
+            leader_lease,
+        }))
+    }
+}
+
+/// `http://host:port` or `https://…`, without a trailing slash (paths are appended to it).
+fn checked_advertise_url(url: &str) -> Result<String, String> {
+    let url = url.trim().trim_end_matches('/');
+    let host = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"));
+    match host {
+        Some(host) if !host.is_empty() && !host.contains(char::is_whitespace) => Ok(url.to_owned()),
+        _ => Err(format!(
+            "{url:?} is not an http:// or https:// URL the other replicas can reach"
+        )),
+    }
 }

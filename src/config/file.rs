@@ -22,6 +22,10 @@ pub struct FileConfig {
     pub defaults: LeaseFile,
     pub auth: Option<AuthFile>,
     #[serde(default)]
+    pub store: StoreFile,
+    #[serde(default)]
+    pub cluster: ClusterFile,
+    #[serde(default)]
     pub repository: Vec<Spanned<RepositoryFile>>,
 }
 
@@ -35,6 +39,22 @@ pub struct ServerFile {
     pub max_providers: Option<Spanned<i64>>,
     /// `/metrics` needs credentials like the API (needs `[auth]`).
     pub metrics_auth: Option<Spanned<bool>>,
+}
+
+/// `[store]`: where the state lives.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreFile {
+    /// PostgreSQL URL (usually `"${DATABASE_URL}"`); it may carry a password.
+    pub postgres_url: Option<Spanned<Secret>>,
+}
+
+/// `[cluster]`: several replicas on PostgreSQL.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterFile {
+    pub advertise_url: Option<Spanned<String>>,
+    pub leader_lease: Option<Spanned<RawDuration>>,
 }
 
 /// `[defaults]`, and the same keys as overrides in a `[[repository]]`.

@@ -59,7 +59,7 @@ impl Settings {
         cli: &Cli,
         from_file: bool,
     ) -> Result<Self, ConfigError> {
-        let server = file.server;
+        let server = &file.server;
         let mut settings = Settings {
             // Without a file there is no list of repositories, so accept any.
             auto_register: cli
@@ -100,6 +100,7 @@ impl Settings {
                 );
             }
         }
+        settings.cluster = source.cluster(&file.store, &file.cluster, cli)?;
         Ok(settings)
     }
 }

@@ -42,14 +42,18 @@ use checks::Source;
 use duration::RawDuration;
 use env::EnvError;
 pub use error::ConfigError;
-use file::{AuthFile, FileConfig, LeaseFile, RepositoryFile, Secret};
+use file::{AuthFile, ClusterFile, FileConfig, LeaseFile, RepositoryFile, Secret, StoreFile};
 pub use oidc::{GithubOidcSettings, RepositoryPattern};
 #[cfg(test)]
 use toml_errors::{key_before, redact_strings};
 use toml_errors::{line_of, toml_error};
-pub use types::{AuthSettings, RepositorySettings, Settings};
+pub use types::{AuthSettings, ClusterSettings, DatabaseUrl, RepositorySettings, Settings};
 
 pub const DEFAULT_BIND: &str = "0.0.0.0";
 pub const DEFAULT_PORT: u16 = 8080;
 pub const DEFAULT_DATA_DIR: &str = "./data";
 pub const DEFAULT_MAX_PROVIDERS: usize = 10_000;
+/// `--leader-lease` / `[cluster] leader_lease` when not set.
+pub const DEFAULT_LEADER_LEASE: Duration = Duration::from_secs(5);
+/// Shorter leases would be renewed more often than a database round trip can promise.
+pub const MIN_LEADER_LEASE: Duration = Duration::from_millis(500);

@@ -591,3 +591,85 @@ fn redaction_cuts_quoted_strings_with_escapes() {
         "invalid type: a string, expected i64"
     );
 }
+
+#[test]
+fn without_a_postgres_url_there_is_no_cluster() {
+    let settings = load("[cluster]\nleader_lease = \"2s\"\n", &[]).unwrap();
+    assert_eq!(settings.cluster, None);
+}
+
+#[test]
+fn the_postgres_url_comes_from_the_environment_and_debug_hides_its_password() {
+    let text = r#"
+[store]
+postgres_url = "postgres://mq:${CI_PASSWORD}@db:5432/mq?sslmode=disable"
+
+[cluster]
+advertise_url = "http://10.1.2.3:8080/"
+leader_lease = "3s"
+"#;
+    let settings = load(text, &[]).unwrap();
+    let cluster = settings.cluster.clone().unwrap();
+    assert_eq!(
+        cluster.postgres_url.expose(),
+        format!("postgres://mq:{SECRET}@db:5432/mq?sslmode=disable")
+    );
+    assert_eq!(
+        cluster.advertise_url.as_deref(),
+        Some("http://10.1.2.3:8080")
+    );
+    assert_eq!(cluster.leader_lease, secs(3));
+    let shown = format!("{settings:?}");
+    assert!(!shown.contains(SECRET), "{shown}");
+    assert!(shown.contains("postgres://mq:***@db:5432/mq"), "{shown}");
+}
+
+#[test]
+fn the_cluster_flags_beat_the_file_and_the_lease_defaults_to_5s() {
+    let text = "[store]\npostgres_url = \"postgres://file/mq\"\n";
+    let settings = load(
+        text,
+        &[
+            "--postgres-url",
+            "postgres://flag/mq",
+            "--advertise-url",
+            "http://a:1",
+        ],
+    )
+    .unwrap();
+    let cluster = settings.cluster.unwrap();
+    assert_eq!(cluster.postgres_url.expose(), "postgres://flag/mq");
+    assert_eq!(cluster.advertise_url.as_deref(), Some("http://a:1"));
+    assert_eq!(cluster.leader_lease, DEFAULT_LEADER_LEASE);
+}
+
+#[test]
+fn bad_cluster_values_name_their_key() {
+    let base = "[store]\npostgres_url = \"postgres://db/mq\"\n[cluster]\n";
+    for (line, expected) in [
+        ("leader_lease = \"100ms\"", "cluster.leader_lease"),
+        ("advertise_url = \"10.0.0.1:8080\"", "cluster.advertise_url"),
+        ("advertise = \"http://a\"", "advertise"),
+    ] {
+        let e = error(&format!("{base}{line}\n"));
+        assert!(e.contains(expected), "{line}: {e}");
+    }
+    let e = error("[store]\npostgres_url = 5\n");
+    assert!(e.contains("postgres_url") && e.contains("string"), "{e}");
+}
+
+#[test]
+fn a_redacted_url_keeps_everything_but_the_password() {
+    for (url, shown) in [
+        ("postgres://u:p4ss@h:5432/db", "postgres://u:***@h:5432/db"),
+        (
+            "postgres://u@h/db?password=p4ss&x=1",
+            "postgres://u@h/db?password=***&x=1",
+        ),
+        ("postgresql://h/db", "postgresql://h/db"),
+        ("host=h user=u password=p4ss", "host=h user=u password=***"),
+        ("postgres://u:p@ss@h/db", "postgres://u:***@h/db"),
+    ] {
+        assert_eq!(types::redact_url(url), shown);
+    }
+}

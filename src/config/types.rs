@@ -21,6 +21,92 @@ pub struct Settings {
     pub auth: Option<AuthSettings>,
     /// `[server] metrics_auth`: `/metrics` needs credentials like the API (default: open).
     pub metrics_auth: bool,
+    /// `Some` with `--postgres-url` / `[store] postgres_url`: several replicas share the state.
+    pub cluster: Option<ClusterSettings>,
+}
+
+/// Cluster mode (SPEC §10): the state lives in PostgreSQL, one replica owns it at a time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterSettings {
+    pub postgres_url: DatabaseUrl,
+    /// How the other replicas reach this one; `None` means `http://127.0.0.1:<port>`.
+    pub advertise_url: Option<String>,
+    /// How long ownership lasts without a renewal (renewed every third of it).
+    pub leader_lease: Duration,
+}
+
+/// A database URL. `Debug` and `Display` hide the password; [`DatabaseUrl::expose`] is
+/// for the driver only.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    pub fn new(url: String) -> Self {
+        Self(url)
+    }
+
+    /// The URL with its password, for connecting. Never log it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// The URL with any password replaced by `***` (also a `password=` parameter).
+    pub fn redacted(&self) -> String {
+        redact_url(&self.0)
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", self.redacted())
+    }
+}
+
+impl fmt::Display for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+/// `scheme://user:secret@host/db?password=x` → `scheme://user:***@host/db?password=***`.
+/// A text that is not a URL (a `key=value` connection string) keeps its keys only.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        let keys: Vec<String> = url
+            .split_whitespace()
+            .map(|pair| match pair.split_once('=') {
+                Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
+                _ => pair.to_owned(),
+            })
+            .collect();
+        return keys.join(" ");
+    };
+    let (authority_end, _) = rest
+        .char_indices()
+        .find(|(_, c)| matches!(c, '/' | '?' | '#'))
+        .unwrap_or((rest.len(), ' '));
+    let (authority, tail) = rest.split_at(authority_end);
+    let authority = match authority.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{user}:***@{host}"),
+            None => format!("{userinfo}@{host}"),
+        },
+        None => authority.to_owned(),
+    };
+    let tail = match tail.split_once('?') {
+        Some((path, query)) => {
+            let query: Vec<String> = query
+                .split('&')
+                .map(|pair| match pair.split_once('=') {
+                    Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
+                    _ => pair.to_owned(),
+                })
+                .collect();
+            format!("{path}?{}", query.join("&"))
+        }
+        None => tail.to_owned(),
+    };
+    format!("{scheme}://{authority}{tail}")
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,6 +161,7 @@ impl Default for Settings {
             repositories: Vec::new(),
             auth: None,
             metrics_auth: false,
+            cluster: None,
         }
     }
 }

@@ -18,8 +18,11 @@ use prometheus::{
     Registry, TextEncoder,
 };
 
+mod cluster;
 mod observe;
 mod series;
+
+pub use cluster::ClusterMetrics;
 
 use crate::domain::{ProviderKey, Time};
 use series::{Figures, Series};
@@ -40,6 +43,7 @@ pub struct Metrics {
     registry: Registry,
     pub http: HttpMetrics,
     pub lease: LeaseMetrics,
+    pub cluster: ClusterMetrics,
     ready: IntGauge,
 }
 
@@ -201,6 +205,7 @@ impl Metrics {
         let registry = Registry::new();
         let http = HttpMetrics::register(&registry)?;
         let lease = LeaseMetrics::register(&registry)?;
+        let cluster = ClusterMetrics::register(&registry)?;
         let build_info = register(
             &registry,
             IntGaugeVec::new(
@@ -230,6 +235,7 @@ impl Metrics {
             registry,
             http,
             lease,
+            cluster,
             ready,
         })
     }

@@ -4,6 +4,7 @@ pub mod auth;
 pub mod conn;
 pub mod dto;
 pub mod error;
+pub mod forward;
 pub mod health;
 pub mod input;
 pub mod lease;

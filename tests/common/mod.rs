@@ -68,6 +68,11 @@ impl Server {
         self.child.as_ref().expect("server is running").id()
     }
 
+    /// The process has not been reaped (it may be stopped by SIGSTOP).
+    pub fn pid_alive(&self) -> bool {
+        self.child.is_some()
+    }
+
     /// What the process wrote so far.
     pub fn output(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
@@ -132,6 +137,16 @@ impl Server {
             .expect("run kill");
         assert!(sent.success(), "kill -TERM {pid} failed");
         self.wait_exit(Duration::from_secs(20)).await
+    }
+
+    /// Sends `signal` (`STOP`, `CONT`, `KILL`, `TERM`) to the process.
+    pub fn signal(&self, signal: &str) {
+        let pid = self.pid().to_string();
+        let sent = Command::new("kill")
+            .args([&format!("-{signal}"), pid.as_str()])
+            .status()
+            .expect("run kill");
+        assert!(sent.success(), "kill -{signal} {pid} failed");
     }
 
     /// SIGKILL, and reaps the process (its file lock is gone afterwards).

@@ -153,3 +153,16 @@ impl Handler<Drain> for ProviderActor {
         self.rearm(ctx, Time::now());
     }
 }
+
+impl Handler<Abdicate> for ProviderActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Abdicate, ctx: &mut Context<Self>) {
+        for w in self.parked.take_all() {
+            let _ = w
+                .reply
+                .send(Err(ServiceError::NotOwner(msg.reason.clone())));
+        }
+        ctx.stop();
+    }
+}

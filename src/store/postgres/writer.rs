@@ -54,6 +54,12 @@ struct Conn {
 impl Conn {
     async fn open(shared: &Shared) -> Result<Conn, StoreError> {
         let client = shared.connect().await?;
+        // A writer paused mid-transaction (SIGSTOP) would keep its FOR SHARE lock on the
+        // leader row and block every other replica's claim; the server ends it instead.
+        client
+            .batch_execute("SET idle_in_transaction_session_timeout = '1s'")
+            .await
+            .map_err(|e| shared.error("configuring the writer's session", e))?;
         let prepare = |sql: &'static str| {
             let client = &client;
             async move {
