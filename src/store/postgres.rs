@@ -44,6 +44,10 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// Longest wait for one call (a commit transaction, a claim, a load, a probe), connecting included.
 /// Past it the connection is dropped and the call fails; the next call connects again.
 pub const OP_TIMEOUT: Duration = Duration::from_secs(4);
+/// The bound on reading the whole state (a new owner's load): it grows with the state (≈4 s for
+/// 150,000 events here), so it cannot share [`OP_TIMEOUT`], or a large state would never load
+/// and ownership would pass from replica to replica.
+pub const LOAD_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// `url` as it may appear in a message or a log line: `postgres://user@host:port/db`, never the
 /// password (a URL that does not parse gives a placeholder, not itself).
@@ -292,7 +296,7 @@ impl PgStore {
     pub async fn load_all(&self) -> Result<Vec<Loaded>, StoreError> {
         self.run(|shared| async move {
             shared
-                .control("loading the providers", |client| async move {
+                .control_within(LOAD_TIMEOUT, "loading the providers", |client| async move {
                     writer::load_all(&client).await
                 })
                 .await
@@ -456,7 +460,7 @@ impl PgStore {
     pub fn load_all_blocking(&self) -> Result<Vec<Loaded>, StoreError> {
         self.block_on(|shared| async move {
             shared
-                .control("loading the providers", |client| async move {
+                .control_within(LOAD_TIMEOUT, "loading the providers", |client| async move {
                     writer::load_all(&client).await
                 })
                 .await
@@ -504,6 +508,20 @@ impl Shared {
         F: FnOnce(Arc<Client>) -> Fut,
         Fut: std::future::Future<Output = Result<T, tokio_postgres::Error>>,
     {
+        self.control_within(OP_TIMEOUT, doing, f).await
+    }
+
+    /// [`Shared::control`] with another bound than [`OP_TIMEOUT`].
+    async fn control_within<T, F, Fut>(
+        &self,
+        bound: Duration,
+        doing: &str,
+        f: F,
+    ) -> Result<T, StoreError>
+    where
+        F: FnOnce(Arc<Client>) -> Fut,
+        Fut: std::future::Future<Output = Result<T, tokio_postgres::Error>>,
+    {
         let attempt = async {
             let client = {
                 let mut slot = self.control.lock().await;
@@ -523,13 +541,13 @@ impl Shared {
             }
             result.map_err(|e| self.error(doing, e))
         };
-        match tokio::time::timeout(OP_TIMEOUT, attempt).await {
+        match tokio::time::timeout(bound, attempt).await {
             Ok(result) => result,
             Err(_) => {
                 // The connection may be stuck (a paused server, a cut network): start over next time.
                 *self.control.lock().await = None;
                 Err(StoreError::Postgres(format!(
-                    "{doing}: timed out after {OP_TIMEOUT:?}"
+                    "{doing}: timed out after {bound:?}"
                 )))
             }
         }
