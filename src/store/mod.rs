@@ -16,6 +16,7 @@ mod journal;
 pub mod postgres;
 pub mod record;
 pub mod redb;
+mod worker;
 
 use std::path::Path;
 

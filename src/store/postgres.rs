@@ -26,9 +26,9 @@ mod migrations;
 mod redact;
 mod writer;
 
+use super::worker::WorkerThread;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
-use std::thread::JoinHandle;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot};
@@ -172,9 +172,8 @@ struct Inner {
     shared: Arc<Shared>,
     location: String,
     runtime: tokio::runtime::Handle,
-    /// `None` after shutdown: new commits are answered `Closed`.
-    jobs: Mutex<Option<mpsc::UnboundedSender<Job>>>,
-    thread: Mutex<Option<JoinHandle<()>>>,
+    /// The writer thread; its queue is `None` after shutdown (commits answered `Closed`).
+    writer: WorkerThread<mpsc::UnboundedSender<Job>>,
 }
 
 impl PgStore {
@@ -238,8 +237,7 @@ impl PgStore {
                 shared,
                 location,
                 runtime,
-                jobs: Mutex::new(Some(jobs_tx)),
-                thread: Mutex::new(Some(thread)),
+                writer: WorkerThread::new(jobs_tx, thread, "PostgreSQL store"),
             }),
             fence: None,
         };
@@ -322,12 +320,7 @@ impl PgStore {
             fence: self.fence.clone(),
             reply,
         };
-        let jobs = self
-            .inner
-            .jobs
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        match jobs.as_ref() {
+        match self.inner.writer.queue().as_ref() {
             Some(tx) => {
                 if let Err(mpsc::error::SendError(job)) = tx.send(job) {
                     let _ = job.reply.send(Err(StoreError::Closed));
@@ -349,9 +342,8 @@ impl PgStore {
     pub async fn probe(&self) -> Result<(), StoreError> {
         let writer_alive = self
             .inner
-            .jobs
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+            .writer
+            .queue()
             .as_ref()
             .is_some_and(|tx| !tx.is_closed());
         if !writer_alive {
@@ -423,7 +415,7 @@ impl PgStore {
     /// thread (at most one batch, bounded by [`OP_TIMEOUT`]). Later calls on any clone answer
     /// `Closed`. Blocks the calling thread: call it from `main` (or `spawn_blocking`).
     pub fn shutdown(&self) {
-        self.inner.shutdown();
+        self.inner.writer.shutdown();
     }
 
     /// Runs `f` on the store's runtime and awaits its result from any runtime.
@@ -558,34 +550,6 @@ impl Shared {
         if slot.as_ref().is_some_and(|c| Arc::ptr_eq(c, client)) {
             *slot = None;
         }
-    }
-}
-
-impl Inner {
-    fn shutdown(&self) {
-        // Dropping the only sender lets the writer land what is queued and return.
-        drop(
-            self.jobs
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .take(),
-        );
-        let handle = self
-            .thread
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        if let Some(handle) = handle {
-            if handle.join().is_err() {
-                log::error!("store: the PostgreSQL store thread panicked");
-            }
-        }
-    }
-}
-
-impl Drop for Inner {
-    fn drop(&mut self) {
-        self.shutdown();
     }
 }
 

@@ -17,11 +17,11 @@ mod writer;
 #[cfg(test)]
 mod tests;
 
+use super::worker::WorkerThread;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Sender};
-use std::sync::{Arc, Mutex, PoisonError};
-use std::thread::JoinHandle;
+use std::sync::Arc;
 
 use tokio::sync::oneshot;
 
@@ -52,9 +52,7 @@ pub struct RedbStore {
 
 struct Inner {
     path: PathBuf,
-    /// `None` after shutdown: new jobs are answered `Closed`.
-    jobs: Mutex<Option<Sender<Job>>>,
-    writer: Mutex<Option<JoinHandle<()>>>,
+    writer: WorkerThread<Sender<Job>>,
     commits: Arc<AtomicU64>,
 }
 
@@ -102,8 +100,7 @@ impl RedbStore {
         Ok(RedbStore {
             inner: Arc::new(Inner {
                 path,
-                jobs: Mutex::new(Some(tx)),
-                writer: Mutex::new(Some(handle)),
+                writer: WorkerThread::new(tx, handle, "redb writer"),
                 commits,
             }),
         })
@@ -233,8 +230,7 @@ fn compact_if_sparse(db: &mut ::redb::Database, path: &Path) {
 
 impl Inner {
     fn send(&self, job: Job) {
-        let jobs = self.jobs.lock().unwrap_or_else(PoisonError::into_inner);
-        match jobs.as_ref() {
+        match self.writer.queue().as_ref() {
             Some(tx) => {
                 if let Err(mpsc::SendError(job)) = tx.send(job) {
                     job.close();
@@ -245,29 +241,7 @@ impl Inner {
     }
 
     fn shutdown(&self) {
-        // Dropping the only sender lets the writer drain the queue and return.
-        drop(
-            self.jobs
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .take(),
-        );
-        let handle = self
-            .writer
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        if let Some(handle) = handle {
-            if handle.join().is_err() {
-                log::error!("store writer thread panicked");
-            }
-        }
-    }
-}
-
-impl Drop for Inner {
-    fn drop(&mut self) {
-        self.shutdown();
+        self.writer.shutdown();
     }
 }
 
