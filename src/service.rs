@@ -12,7 +12,7 @@ use crate::actors::messages::{
     Acquire, Clear, Hangup, History, ListProviders, Lookup, Release, RevokeLease, SetPaused,
     Snapshot,
 };
-use crate::actors::{ProviderActor, RegistryActor};
+use crate::actors::{ProviderActor, ProviderAddr, RegistryActor};
 /// What handlers see of the layers below, so routes import nothing past this facade.
 pub use crate::actors::{ProviderSnapshot, Role, Route, Seat, SeatWatch, ServiceError};
 use crate::domain::{AcquireRequest, Answer, Event, HeadSha, Outcome, ProviderKey};
@@ -22,7 +22,7 @@ use crate::store::Store;
 /// Tells the provider when a parked caller's HTTP request ends (answered, or dropped by
 /// `routes::conn::hold` because the client went away), so no parked waiter outlives its
 /// caller.
-struct HangupGuard(Addr<ProviderActor>);
+struct HangupGuard(ProviderAddr);
 
 impl Drop for HangupGuard {
     fn drop(&mut self) {
@@ -53,7 +53,7 @@ pub struct LeaseService {
 /// With several replicas the registry changes with ownership: the directory holds the
 /// addresses of one registry's providers and is emptied when another registry serves.
 struct Directory {
-    shards: Vec<RwLock<HashMap<ProviderKey, Addr<ProviderActor>>>>,
+    shards: Vec<RwLock<HashMap<ProviderKey, ProviderAddr>>>,
     registry: RwLock<Option<Addr<RegistryActor>>>,
 }
 
@@ -93,17 +93,14 @@ impl Directory {
         }
     }
 
-    fn shard(
-        &self,
-        key: &ProviderKey,
-    ) -> Option<&RwLock<HashMap<ProviderKey, Addr<ProviderActor>>>> {
+    fn shard(&self, key: &ProviderKey) -> Option<&RwLock<HashMap<ProviderKey, ProviderAddr>>> {
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         key.hash(&mut hasher);
         self.shards.get(hasher.finish() as usize % Self::SHARDS)
     }
 
     /// The address of `key`'s running provider, if known.
-    fn get(&self, key: &ProviderKey) -> Option<Addr<ProviderActor>> {
+    fn get(&self, key: &ProviderKey) -> Option<ProviderAddr> {
         let shard = self.shard(key)?;
         let found = shard
             .read()
@@ -123,7 +120,7 @@ impl Directory {
         }
     }
 
-    fn insert(&self, key: &ProviderKey, addr: &Addr<ProviderActor>) {
+    fn insert(&self, key: &ProviderKey, addr: &ProviderAddr) {
         if let Some(shard) = self.shard(key) {
             shard
                 .write()
@@ -180,7 +177,7 @@ impl LeaseService {
         &self,
         key: &ProviderKey,
         create: bool,
-    ) -> Result<Addr<ProviderActor>, ServiceError> {
+    ) -> Result<ProviderAddr, ServiceError> {
         let registry = self.registry()?;
         self.directory.serve_from(&registry);
         if let Some(addr) = self.directory.get(key) {

@@ -6,7 +6,7 @@ use std::time::Duration;
 use actix::prelude::*;
 use tokio::sync::oneshot;
 
-use super::provider::{ProviderActor, ProviderSnapshot};
+use super::provider::{ProviderAddr, ProviderSnapshot};
 use super::ServiceError;
 use crate::domain::{AcquireRequest, Answer, Event, HeadSha, Outcome, ProviderKey};
 
@@ -88,7 +88,7 @@ pub struct Revoke {
 /// Find the provider for `key`; `create` (only `acquire` sets it) starts one if the
 /// configuration allows it.
 #[derive(Message)]
-#[rtype(result = "Result<Addr<ProviderActor>, ServiceError>")]
+#[rtype(result = "Result<ProviderAddr, ServiceError>")]
 pub struct Lookup {
     pub key: ProviderKey,
     pub create: bool,
@@ -96,7 +96,7 @@ pub struct Lookup {
 
 /// Every provider the registry serves, ordered by key.
 #[derive(Message)]
-#[rtype(result = "Vec<(ProviderKey, Addr<ProviderActor>)>")]
+#[rtype(result = "Vec<(ProviderKey, ProviderAddr)>")]
 pub struct ListProviders;
 
 /// Shutting down: answer every parked long-poll caller now (with its current status).

@@ -12,6 +12,6 @@ mod waiter;
 
 pub use cluster::{ClusterActor, ClusterInit, Resign};
 pub use error::ServiceError;
-pub use provider::{ProviderActor, ProviderSnapshot};
+pub use provider::{ProviderActor, ProviderAddr, ProviderSnapshot};
 pub use registry::RegistryActor;
 pub use seat::{Role, Route, Seat, SeatWatch};

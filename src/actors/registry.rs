@@ -14,7 +14,7 @@ use actix::prelude::*;
 use log::info;
 
 use super::messages::{Abdicate, Drain, ListProviders, Lookup};
-use super::provider::{ProviderActor, ProviderInit};
+use super::provider::{ProviderActor, ProviderAddr, ProviderInit};
 use super::ServiceError;
 use crate::config::Settings;
 use crate::domain::{ProviderKey, ProviderState, Time};
@@ -23,7 +23,7 @@ use crate::metrics::LeaseMetrics;
 use crate::store::Store;
 
 pub struct RegistryActor {
-    providers: BTreeMap<ProviderKey, Addr<ProviderActor>>,
+    providers: BTreeMap<ProviderKey, ProviderAddr>,
     homes: Homes,
     settings: Arc<Settings>,
     store: Store,
@@ -88,7 +88,7 @@ impl RegistryActor {
             Some(home) => ProviderActor::start_in_arbiter(&home, move |_| actor),
             None => actor.start(),
         };
-        self.providers.insert(key, addr);
+        self.providers.insert(key, Arc::new(addr));
     }
 }
 
@@ -137,7 +137,7 @@ fn fresh(key: ProviderKey, settings: crate::domain::LeaseSettings) -> ProviderIn
 }
 
 impl Handler<Lookup> for RegistryActor {
-    type Result = Result<Addr<ProviderActor>, ServiceError>;
+    type Result = Result<ProviderAddr, ServiceError>;
 
     fn handle(&mut self, msg: Lookup, _: &mut Context<Self>) -> Self::Result {
         if let Some(addr) = self.providers.get(&msg.key) {

@@ -71,7 +71,7 @@ impl Handler<RevokeLease> for ProviderActor {
         match next.revoke_lease(msg.reason, &msg.by, now, &mut events) {
             Ok(_) => self.commit(next, events, vec![Outgoing::View(msg.reply)], now, ctx),
             Err(e) => {
-                info!("{}: revoke asked by {} refused: {e}", self.label, msg.by);
+                info!("{}: revoke asked by {} refused: {e}", self.key, msg.by);
                 let _ = msg.reply.send(Err(e.into()));
             }
         }
@@ -89,7 +89,7 @@ impl Handler<SetPaused> for ProviderActor {
             let state = if msg.paused { "paused" } else { "not paused" };
             info!(
                 "{}: {} asked by {}: already {state}, nothing changed",
-                self.label,
+                self.key,
                 if msg.paused { "pause" } else { "resume" },
                 msg.by
             );

@@ -21,6 +21,11 @@ use crate::store::{Journal, Store, StoreError};
 
 mod handlers;
 
+/// How everyone else holds a provider: one address shared by the registry, the directory
+/// and each call, so keeping or copying it allocates nothing (an `Addr` clone is a new
+/// sender with its own allocation).
+pub type ProviderAddr = Arc<Addr<ProviderActor>>;
+
 /// What the views need of a provider.
 #[derive(Debug, Clone)]
 pub struct ProviderSnapshot {
@@ -59,7 +64,6 @@ pub struct ProviderInit {
 
 pub struct ProviderActor {
     key: ProviderKey,
-    label: String,
     settings: LeaseSettings,
     state: ProviderState,
     journal: Journal,
@@ -95,7 +99,6 @@ impl ProviderActor {
     ) -> Self {
         Self {
             metrics: metrics.provider(&init.key),
-            label: init.key.to_string(),
             key: init.key,
             settings: init.settings,
             state: init.state,
@@ -193,7 +196,7 @@ impl ProviderActor {
         now: Time,
         ctx: &mut Context<Self>,
     ) {
-        warn!("{}: state change not saved, answering 503: {e}", self.label);
+        warn!("{}: state change not saved, answering 503: {e}", self.key);
         self.metrics.store_failed();
         self.readiness.store_failed();
         for o in out {
@@ -232,7 +235,7 @@ impl ProviderActor {
                         if let Some(head_sha) = granted {
                             warn!(
                                 "{}: grant to {head_sha} could not be delivered, undoing it",
-                                self.label
+                                self.key
                             );
                             ctx.notify(Revoke { head_sha });
                         }

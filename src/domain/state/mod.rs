@@ -225,6 +225,9 @@ impl ProviderState {
         if recent.len() >= RECENT_CAPACITY {
             recent.pop_front();
         }
+        // Grow to fit, not double: most providers remember a handful of runs, and a
+        // doubled buffer of them is a good part of an idle provider.
+        recent.reserve_exact(1);
         recent.push_back(finished);
     }
 
