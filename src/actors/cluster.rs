@@ -336,7 +336,7 @@ pub fn to_serve(settings: &Settings, saved: Vec<SavedProvider>) -> Vec<ProviderI
         }
         providers.push(ProviderInit {
             key: p.key,
-            settings: lease,
+            settings: Arc::new(lease),
             state: p.state,
             journal: p.journal,
         });

@@ -7,7 +7,7 @@
 //! alone owns its state, so nothing is shared or locked; busy providers just no longer
 //! queue behind each other on one thread.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use actix::prelude::*;
@@ -17,13 +17,15 @@ use super::messages::{Abdicate, Drain, ListProviders, Lookup};
 use super::provider::{ProviderActor, ProviderAddr, ProviderInit};
 use super::ServiceError;
 use crate::config::Settings;
-use crate::domain::{ProviderKey, ProviderState, Time};
+use crate::domain::{LeaseSettings, ProviderKey, ProviderState, Time};
 use crate::health::Readiness;
 use crate::metrics::LeaseMetrics;
 use crate::store::Store;
 
 pub struct RegistryActor {
     providers: BTreeMap<ProviderKey, ProviderAddr>,
+    /// See [`RegistryActor::shared_settings`].
+    lease_settings: HashSet<Arc<LeaseSettings>>,
     homes: Homes,
     settings: Arc<Settings>,
     store: Store,
@@ -51,6 +53,7 @@ impl RegistryActor {
     ) -> Self {
         let mut registry = Self {
             providers: BTreeMap::new(),
+            lease_settings: HashSet::new(),
             homes: Homes::new(),
             settings,
             store,
@@ -76,7 +79,8 @@ impl RegistryActor {
         registry
     }
 
-    fn start_provider(&mut self, init: ProviderInit) {
+    fn start_provider(&mut self, mut init: ProviderInit) {
+        init.settings = self.shared_settings(init.settings);
         let key = init.key.clone();
         let actor = ProviderActor::new(
             init,
@@ -89,6 +93,18 @@ impl RegistryActor {
             None => actor.start(),
         };
         self.providers.insert(key, Arc::new(addr));
+    }
+}
+
+impl RegistryActor {
+    /// One copy of each distinct set of lease settings, shared by every provider with it
+    /// (most have the defaults), instead of one per provider.
+    fn shared_settings(&mut self, settings: Arc<LeaseSettings>) -> Arc<LeaseSettings> {
+        if let Some(same) = self.lease_settings.get(&*settings) {
+            return Arc::clone(same);
+        }
+        self.lease_settings.insert(Arc::clone(&settings));
+        settings
     }
 }
 
@@ -127,10 +143,10 @@ impl Drop for Homes {
     }
 }
 
-fn fresh(key: ProviderKey, settings: crate::domain::LeaseSettings) -> ProviderInit {
+fn fresh(key: ProviderKey, settings: LeaseSettings) -> ProviderInit {
     ProviderInit {
         key,
-        settings,
+        settings: Arc::new(settings),
         state: ProviderState::new(Time::now()),
         journal: crate::store::Journal::fresh(),
     }

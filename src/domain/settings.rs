@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 /// The knobs of one provider's state machine.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct LeaseSettings {
     /// How long the set of known requests must stay unchanged before the highest
     /// priority may win without `expected_build_count` being reached.

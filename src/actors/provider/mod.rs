@@ -56,7 +56,8 @@ impl Outgoing {
 /// Everything a provider starts from: fresh, or as loaded from the store.
 pub struct ProviderInit {
     pub key: ProviderKey,
-    pub settings: LeaseSettings,
+    /// Shared by the providers with the same settings (the registry sees to it).
+    pub settings: Arc<LeaseSettings>,
     pub state: ProviderState,
     /// Event numbering, history and whether `state` is what the store holds.
     pub journal: Journal,
@@ -64,7 +65,7 @@ pub struct ProviderInit {
 
 pub struct ProviderActor {
     key: ProviderKey,
-    settings: LeaseSettings,
+    settings: Arc<LeaseSettings>,
     state: ProviderState,
     journal: Journal,
     parked: Waiters,
@@ -113,7 +114,7 @@ impl ProviderActor {
     fn snapshot(&self, state: &ProviderState) -> ProviderSnapshot {
         ProviderSnapshot {
             key: self.key.clone(),
-            settings: self.settings.clone(),
+            settings: LeaseSettings::clone(&self.settings),
             state: state.clone(),
             waiting: self.parked.len(),
         }
