@@ -723,6 +723,46 @@ async fn seed(data: &Path, record: &str, events: &str) {
 const FIXTURE_V1: &str = include_str!("fixtures/provider-record-v1.json");
 const FIXTURE_V1_EVENTS: &str = include_str!("fixtures/provider-events-v1.txt");
 
+/// History is read from the store when asked for, not at start: a stored event this build
+/// cannot decode leaves the leases served and makes only the history answer, with a JSON
+/// error naming the provider and the event.
+#[actix_web::test]
+async fn an_undecodable_stored_event_leaves_the_leases_served_and_the_history_answers_503_naming_it(
+) {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let newer =
+        FIXTURE_V1_EVENTS.replacen("\"kind\":\"paused\"", "\"kind\":\"from_the_future\"", 1);
+    assert_ne!(newer, FIXTURE_V1_EVENTS);
+    seed(&data, FIXTURE_V1, &newer).await;
+
+    let server = Server::start(
+        &data,
+        tmp.path(),
+        &["--ttl", "10m", "--lease-timeout", "10m"],
+    )
+    .await;
+    let api = server.api();
+    let history = api.get(&format!("/{SHOP}/events")).await.unwrap();
+    let view = api.view(SHOP).await.unwrap();
+    let holder = api.acquire(SHOP, "ddd4", 5, None).await.unwrap();
+    let ready = api.get("/readyz").await.unwrap();
+
+    assert_eq!(history.status, 503, "{}", history.json);
+    let error = history.json["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("acme:shop:main") && error.contains("event 18"),
+        "{}",
+        history.json
+    );
+    assert_eq!(view["acquired"]["request"]["head_sha"], "ddd4", "{view}");
+    assert_eq!(holder.lease(), "acquired", "{:?}", holder.json);
+    assert_eq!(
+        ready.status, 200,
+        "a bad event is no reason to stop serving"
+    );
+}
+
 #[actix_web::test]
 async fn a_record_of_an_unknown_newer_schema_stops_startup_naming_the_provider_and_both_versions() {
     let tmp = tempfile::tempdir().unwrap();

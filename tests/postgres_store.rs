@@ -32,8 +32,10 @@ fn delete(key: &str) -> Op {
     }
 }
 
-fn seqs(l: &Loaded) -> Vec<u64> {
-    l.events.iter().map(|(s, _)| *s).collect()
+/// The seqs of every stored event of `key`, newest first.
+async fn seqs(store: &PgStore, key: &str) -> Vec<u64> {
+    let events = store.events(key, usize::MAX).await.unwrap();
+    events.iter().map(|(s, _)| *s).collect()
 }
 
 async fn connect(pg: &PgCluster) -> PgStore {
@@ -47,6 +49,8 @@ struct Provider {
     settings: LeaseSettings,
     state: ProviderState,
     journal: Journal,
+    /// Every event saved, oldest first.
+    saved_events: Vec<Event>,
 }
 
 impl Provider {
@@ -60,6 +64,7 @@ impl Provider {
             },
             state: ProviderState::new(Time(1_000)),
             journal: Journal::fresh(),
+            saved_events: Vec::new(),
         }
     }
 
@@ -95,6 +100,7 @@ impl Provider {
             .journal
             .prepare(&self.key, &self.settings, &next, &events);
         store.commit_and_wait(vec![op]).await.expect("commit");
+        self.saved_events.extend(events.iter().cloned());
         self.journal.saved(events);
         self.state = next;
     }
@@ -137,7 +143,13 @@ async fn providers_saved_through_the_domain_load_back_with_their_history_after_a
             saved.state,
             expected.state
         );
-        assert_eq!(saved.journal.recent(100), expected.journal.recent(100));
+        let newest_first: Vec<Event> = expected.saved_events.iter().rev().cloned().collect();
+        assert_eq!(again.events(&saved.key, 100).await.unwrap(), newest_first);
+        assert_eq!(
+            again.events(&saved.key, 2).await.unwrap(),
+            newest_first[..2],
+            "the limit keeps the newest"
+        );
     }
     assert_eq!(loaded[0].state.last_fencing_token, 2, "two grants on main");
     assert_eq!(
@@ -149,7 +161,7 @@ async fn providers_saved_through_the_domain_load_back_with_their_history_after_a
         Some("bbb2".to_owned())
     );
     assert!(
-        loaded[0].journal.recent(100).len() >= 4,
+        again.events(&loaded[0].key, 100).await.unwrap().len() >= 4,
         "registered, granted, released, ..."
     );
 }
@@ -182,16 +194,32 @@ async fn the_v1_record_fixture_stored_in_postgres_loads() {
         .await
         .unwrap();
 
+    let history = Store::Postgres(store.clone())
+        .events(&decoded[0].key, 1000)
+        .await
+        .expect("the fixture's events decode");
+
     assert_eq!(
         raw,
         vec![Loaded {
             key: "acme:shop:main".into(),
             record,
-            events: events.clone(),
         }]
     );
+    let newest_first: Vec<(u64, Vec<u8>)> = events.iter().rev().cloned().collect();
+    assert_eq!(
+        store.events("acme:shop:main", 1000).await.unwrap(),
+        newest_first
+    );
     assert_eq!(decoded.len(), 1);
-    assert_eq!(decoded[0].journal.recent(1000).len(), events.len());
+    assert_eq!(
+        history.iter().map(record::encode_event).collect::<Vec<_>>(),
+        newest_first
+            .into_iter()
+            .map(|(_, bytes)| bytes)
+            .collect::<Vec<_>>(),
+        "every event decodes, newest first"
+    );
 }
 
 #[tokio::test]
@@ -212,6 +240,8 @@ async fn events_are_trimmed_by_keep_events_from_and_delete_removes_a_provider_wi
         .await
         .unwrap();
     let trimmed = store.load_all().await.unwrap();
+    let trimmed_seqs = seqs(&store, "o:r:main").await;
+    let neighbour_seqs = seqs(&store, "o:r:main2").await;
     store
         .commit_and_wait(vec![delete("o:r:main")])
         .await
@@ -224,8 +254,8 @@ async fn events_are_trimmed_by_keep_events_from_and_delete_removes_a_provider_wi
     let reborn = store.load_all().await.unwrap();
 
     assert_eq!(trimmed[0].record, b"a2");
-    assert_eq!(seqs(&trimmed[0]), [3, 9, 10], "seq < 3 dropped, 10 after 9");
-    assert_eq!(seqs(&trimmed[1]), [1, 2], "the neighbour keeps its events");
+    assert_eq!(trimmed_seqs, [10, 9, 3], "seq < 3 dropped, newest first");
+    assert_eq!(neighbour_seqs, [2, 1], "the neighbour keeps its events");
     assert_eq!(
         after_delete
             .iter()
@@ -235,7 +265,7 @@ async fn events_are_trimmed_by_keep_events_from_and_delete_removes_a_provider_wi
     );
     assert_eq!(reborn[0].key, "o:r:main");
     assert_eq!(
-        seqs(&reborn[0]),
+        seqs(&store, "o:r:main").await,
         Vec::<u64>::new(),
         "no history survives a delete"
     );
@@ -261,7 +291,8 @@ async fn ops_of_one_batch_apply_in_order_for_the_same_key() {
     let loaded = store.load_all().await.unwrap();
     assert_eq!(loaded.len(), 1, "o:r:b was deleted last");
     assert_eq!(loaded[0].record, b"third");
-    assert_eq!(seqs(&loaded[0]), [6, 7]);
+    assert_eq!(seqs(&store, "o:r:a").await, [7, 6]);
+    assert_eq!(seqs(&store, "o:r:b").await, Vec::<u64>::new());
 }
 
 #[tokio::test]
@@ -295,7 +326,9 @@ async fn many_concurrent_batches_all_land_in_a_few_transactions() {
 
     let loaded = store.load_all().await.unwrap();
     assert_eq!(loaded.len(), 200);
-    assert!(loaded.iter().all(|l| l.events.len() == 1));
+    for l in &loaded {
+        assert_eq!(seqs(&store, &l.key).await, [0], "{}", l.key);
+    }
     assert!(
         store.commits() <= 2,
         "200 queued batches took {} transactions",
@@ -563,6 +596,7 @@ async fn with_the_database_stopped_a_commit_fails_fast_and_after_a_restart_the_n
     let down = bounded(store.commit_and_wait(vec![put("o:r:down", b"2", &[], 0)])).await;
     let took = started.elapsed();
     let probe_down = bounded(store.probe()).await;
+    let history_down = bounded(store.events("o:r:before", 10)).await;
     pg.start_again();
     let after = store
         .commit_and_wait(vec![put("o:r:after", b"3", &[], 0)])
@@ -571,8 +605,17 @@ async fn with_the_database_stopped_a_commit_fails_fast_and_after_a_restart_the_n
     assert!(matches!(down, Err(StoreError::Postgres(_))), "{down:?}");
     assert!(took < Duration::from_secs(10), "took {took:?}");
     assert!(probe_down.is_err());
+    assert!(
+        matches!(history_down, Err(StoreError::Postgres(_))),
+        "{history_down:?}"
+    );
     after.expect("the store reconnects by itself");
     store.probe().await.expect("probe after the restart");
+    assert_eq!(
+        store.events("o:r:before", 10).await.unwrap(),
+        Vec::new(),
+        "history reads reconnect too"
+    );
     let keys: Vec<String> = store
         .load_all()
         .await
@@ -646,6 +689,9 @@ async fn with_the_database_frozen_a_commit_times_out_and_after_a_thaw_the_next_o
     let frozen = bounded(store.commit_and_wait(vec![put("o:r:frozen", b"2", &[], 0)])).await;
     let took = started.elapsed();
     let probe_frozen = bounded(store.probe()).await;
+    let history_started = Instant::now();
+    let history_frozen = bounded(store.events("o:r:before", 10)).await;
+    let history_took = history_started.elapsed();
     drop(thaw);
     let after = store
         .commit_and_wait(vec![put("o:r:after", b"3", &[], 0)])
@@ -654,6 +700,14 @@ async fn with_the_database_frozen_a_commit_times_out_and_after_a_thaw_the_next_o
     assert!(matches!(frozen, Err(StoreError::Postgres(_))), "{frozen:?}");
     assert!(took < Duration::from_secs(10), "took {took:?}");
     assert!(probe_frozen.is_err());
+    assert!(
+        matches!(&history_frozen, Err(StoreError::Postgres(e)) if e.contains("timed out")),
+        "{history_frozen:?}"
+    );
+    assert!(
+        history_took < Duration::from_secs(10),
+        "took {history_took:?}"
+    );
     after.expect("the store reconnects by itself");
     let keys: Vec<String> = store
         .load_all()

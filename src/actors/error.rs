@@ -13,6 +13,9 @@ pub enum ServiceError {
     TooManyProviders(usize),
     #[error("state could not be saved: {0}")]
     Unavailable(String),
+    /// The store did not answer a read, or holds something this build cannot decode.
+    #[error("the store could not be read: {0}")]
+    Unreadable(String),
     /// Several replicas: this one does not serve the state right now.
     #[error("{0}")]
     NotOwner(String),

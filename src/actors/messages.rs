@@ -8,7 +8,7 @@ use tokio::sync::oneshot;
 
 use super::provider::{ProviderAddr, ProviderSnapshot};
 use super::ServiceError;
-use crate::domain::{AcquireRequest, Answer, Event, HeadSha, Outcome, ProviderKey};
+use crate::domain::{AcquireRequest, Answer, HeadSha, Outcome, ProviderKey};
 
 /// Where a provider sends its answer.
 pub type Reply<T> = oneshot::Sender<Result<T, ServiceError>>;
@@ -44,13 +44,6 @@ pub struct Clear {
 #[derive(Message)]
 #[rtype(result = "ProviderSnapshot")]
 pub struct Snapshot;
-
-/// The newest `limit` history events, newest first.
-#[derive(Message)]
-#[rtype(result = "Vec<Event>")]
-pub struct History {
-    pub limit: usize,
-}
 
 /// A parked caller's HTTP request ended: forget callers that are gone.
 #[derive(Message)]

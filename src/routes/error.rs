@@ -107,9 +107,9 @@ impl From<ServiceError> for ApiError {
                 ApiError::new(StatusCode::TOO_MANY_REQUESTS, message)
                     .with_context(json!({ "max_providers": max }))
             }
-            ServiceError::Unavailable(_) | ServiceError::NotOwner(_) => {
-                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, message)
-            }
+            ServiceError::Unavailable(_)
+            | ServiceError::Unreadable(_)
+            | ServiceError::NotOwner(_) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, message),
         }
     }
 }

@@ -1,11 +1,12 @@
 //! `Journal`: what the store keeps track of for one provider between writes.
 //!
-//! It numbers the provider's history events, trims the history to [`HISTORY_CAPACITY`] (on disk
-//! and in memory), builds the one [`Op`] a change needs (encoding it once), and knows whether the
-//! provider's current state is what the store holds — so a change that alters no saved field and
-//! adds no event costs neither an encoding nor a store round trip.
-
-use std::collections::VecDeque;
+//! It numbers the provider's history events, trims the stored history to [`HISTORY_CAPACITY`],
+//! builds the one [`Op`] a change needs (encoding it once), and knows whether the provider's
+//! current state is what the store holds — so a change that alters no saved field and adds no
+//! event costs neither an encoding nor a store round trip.
+//!
+//! The history itself is not kept here: it is in the store with every change, and read back
+//! from there when asked for ([`super::Store::events`]).
 
 use super::record::{self, HISTORY_CAPACITY};
 use super::Op;
@@ -15,8 +16,6 @@ use crate::domain::{Event, LeaseSettings, ProviderKey, ProviderState};
 pub struct Journal {
     /// Sequence number the next history event gets.
     next_event_seq: u64,
-    /// The last [`HISTORY_CAPACITY`] events, oldest first.
-    history: VecDeque<Event>,
     /// The provider's current state is stored, under its current settings. False for a provider
     /// never saved, and for one loaded under settings the configuration has since changed.
     in_sync: bool,
@@ -27,16 +26,14 @@ impl Journal {
     pub fn fresh() -> Self {
         Self {
             next_event_seq: 0,
-            history: VecDeque::new(),
             in_sync: false,
         }
     }
 
     /// A provider as loaded: its state is what is stored.
-    pub(super) fn loaded(next_event_seq: u64, history: VecDeque<Event>) -> Self {
+    pub(super) fn loaded(next_event_seq: u64) -> Self {
         Self {
             next_event_seq,
-            history,
             in_sync: true,
         }
     }
@@ -81,30 +78,18 @@ impl Journal {
         }
     }
 
-    /// The write prepared for `events` is on disk.
+    /// The write prepared for `events` is on disk: numbering continues after them. The events
+    /// themselves are dropped (the store holds them).
     pub fn saved(&mut self, events: Vec<Event>) {
         self.next_event_seq += events.len() as u64;
-        let cap = HISTORY_CAPACITY as usize;
-        let new = events.len().min(cap);
-        let old = (self.history.len() + new).saturating_sub(cap);
-        self.history.drain(..old);
-        // Grow to fit, not double: most providers keep a handful of events, and a doubled
-        // buffer of events was the largest part of an idle provider. Growing stops at the
-        // capacity, after which every event replaces one.
-        self.history.reserve_exact(new);
-        let skip = events.len() - new;
-        self.history.extend(events.into_iter().skip(skip));
         self.in_sync = true;
-    }
-
-    /// The newest `limit` events, newest first.
-    pub fn recent(&self, limit: usize) -> Vec<Event> {
-        self.history.iter().rev().take(limit).cloned().collect()
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::collections::VecDeque;
+
     use super::*;
     use crate::domain::{AcquireRequest, Finished, HeadSha, Outcome, Priority, Time};
 

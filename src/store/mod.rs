@@ -6,8 +6,13 @@
 //! - [`Journal`]: one provider's event numbering, the trimming of its history and whether its
 //!   current state is what the store holds (so a change that alters nothing saved costs no write).
 //! - [`Store`]: the seam the actors call — [`Store::load_all`], [`Store::commit`], [`Store::probe`] —
-//!   with one implementation per backend side by side: [`redb::RedbStore`] (one machine, the default)
-//!   and [`postgres::PgStore`] (state shared by replicas, commits fenced by the owner's epoch).
+//!   and the views read, [`Store::events`], with one implementation per backend side by side:
+//!   [`redb::RedbStore`] (one machine, the default) and [`postgres::PgStore`] (state shared by
+//!   replicas, commits fenced by the owner's epoch).
+//!
+//! A provider's history lives only in the store: it is written with every change and read back
+//! from there when asked for, never held in memory (with thousands of providers it was the
+//! largest part of their memory, for a view that is seldom asked for).
 //!
 //! A backend knows keys, records and events as bytes ([`Op`], [`Loaded`]); it never sees a rule.
 
@@ -24,7 +29,7 @@ use tokio::sync::oneshot;
 
 pub use self::postgres::{redact_url, Fence, Leadership, PgStore, ValidUntil};
 pub use self::redb::RedbStore;
-use crate::domain::{LeaseSettings, ProviderKey, ProviderState, Time};
+use crate::domain::{Event, LeaseSettings, ProviderKey, ProviderState, Time};
 pub use error::StoreError;
 pub use journal::Journal;
 pub use record::{RecordError, HISTORY_CAPACITY, SCHEMA_VERSION};
@@ -45,12 +50,14 @@ pub enum Op {
     Delete { key: String },
 }
 
-/// One provider as a backend stores it: its record and its events, ascending by seq.
+/// Stored events as a backend returns them: (seq, bytes).
+pub type RawEvents = Vec<(u64, Vec<u8>)>;
+
+/// One provider's record as a backend stores it (its events are read apart: [`Store::events`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Loaded {
     pub key: String,
     pub record: Vec<u8>,
-    pub events: Vec<(u64, Vec<u8>)>,
 }
 
 /// One provider as loaded at start: decoded, its runtime times resumed.
@@ -63,7 +70,7 @@ pub struct SavedProvider {
     pub journal: Journal,
 }
 
-/// Why loading at start failed.
+/// Why loading at start, or reading a provider's history, failed.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
     #[error(transparent)]
@@ -133,6 +140,24 @@ impl Store {
             Store::Redb(s) => s.commit(batch),
             Store::Postgres(s) => s.commit(batch),
         }
+    }
+
+    /// The newest `limit` history events of `key`, newest first, as committed: an answer a
+    /// provider sent after its commit has its events here. Never blocks the calling thread (the
+    /// redb read runs on the store's writer thread, the PostgreSQL one on the store's own
+    /// thread within its call bound). An event this build cannot decode is an error naming the
+    /// provider and the event, not a gap.
+    pub async fn events(&self, key: &ProviderKey, limit: usize) -> Result<Vec<Event>, LoadError> {
+        let key = key.to_string();
+        let raw = match self {
+            Store::Redb(s) => s.events(&key, limit).await?,
+            Store::Postgres(s) => s.events(&key, limit).await?,
+        };
+        let mut events = Vec::with_capacity(raw.len());
+        for (seq, bytes) in &raw {
+            events.push(record::decode_event(&key, *seq, bytes)?);
+        }
+        Ok(events)
     }
 
     /// A small check that the store answers, for `/readyz`.

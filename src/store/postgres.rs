@@ -19,7 +19,7 @@
 //!
 //! Driver: `tokio-postgres` without a pool. The writer holds one connection (a transaction needs
 //! one anyway, and group commit means there is never a second writer); the leader-row calls,
-//! `load_all` and `probe` share a second one, pipelined by the driver. A pool would add a crate and
+//! `load_all`, `events` and `probe` share a second one, pipelined by the driver. A pool would add a crate and
 //! hide the connect timeout behind its own, for no concurrency we use.
 
 mod migrations;
@@ -37,15 +37,16 @@ use tokio_postgres::{Client, Config, NoTls};
 pub use redact::Redactor;
 use writer::Job;
 
-use super::{Loaded, Op, StoreError};
+use super::{Loaded, Op, RawEvents, StoreError};
 
 /// Longest wait for a new connection (TCP, TLS-less startup, authentication).
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
-/// Longest wait for one call (a commit transaction, a claim, a load, a probe), connecting included.
+/// Longest wait for one call (a commit transaction, a claim, a history read, a probe), connecting
+/// included.
 /// Past it the connection is dropped and the call fails; the next call connects again.
 pub const OP_TIMEOUT: Duration = Duration::from_secs(4);
-/// The bound on reading the whole state (a new owner's load): it grows with the state (≈4 s for
-/// 150,000 events here), so it cannot share [`OP_TIMEOUT`], or a large state would never load
+/// The bound on reading the whole state (a new owner's load): it grows with the number of
+/// providers, so it cannot share [`OP_TIMEOUT`], or a large state would never load
 /// and ownership would pass from replica to replica.
 pub const LOAD_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -162,7 +163,7 @@ pub struct Leadership {
 pub(crate) struct Shared {
     config: Config,
     redactor: Redactor,
-    /// The connection of the leader-row calls, `load_all` and `probe`; `None` until needed or after
+    /// The connection of the leader-row calls, `load_all`, `events` and `probe`; `None` until needed or after
     /// a failure.
     control: tokio::sync::Mutex<Option<Arc<Client>>>,
     commits: AtomicU64,
@@ -289,13 +290,27 @@ impl PgStore {
         &self.inner.location
     }
 
-    /// Every stored provider with its events (ascending by seq), in key order: one statement, so
-    /// one consistent snapshot.
+    /// Every stored provider's record, in key order: one statement, so one consistent snapshot.
     pub async fn load_all(&self) -> Result<Vec<Loaded>, StoreError> {
         self.run(|shared| async move {
             shared
                 .control_within(LOAD_TIMEOUT, "loading the providers", |client| async move {
                     writer::load_all(&client).await
+                })
+                .await
+        })
+        .await
+    }
+
+    /// The newest `limit` events of `key` as (seq, bytes), newest first: one statement on the
+    /// control connection, on the store's thread, within [`OP_TIMEOUT`]. A commit answered
+    /// before this call is in it (its transaction committed before the answer).
+    pub async fn events(&self, key: &str, limit: usize) -> Result<RawEvents, StoreError> {
+        let key = key.to_owned();
+        self.run(|shared| async move {
+            shared
+                .control("reading a provider's history", |client| async move {
+                    writer::events(&client, &key, limit).await
                 })
                 .await
         })

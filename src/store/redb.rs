@@ -27,7 +27,7 @@ use tokio::sync::oneshot;
 
 use writer::{Job, Writer};
 
-use super::{Loaded, Op, StoreError};
+use super::{Loaded, Op, RawEvents, StoreError};
 
 /// File name of the database inside the data directory.
 pub const FILE_NAME: &str = "leases.redb";
@@ -111,7 +111,7 @@ impl RedbStore {
         &self.inner.path
     }
 
-    /// Every stored provider with its events (ascending by seq), in key order.
+    /// Every stored provider's record, in key order.
     ///
     /// Blocks the calling thread until the writer has served it (after anything queued before it);
     /// meant for startup and tests. It uses a std channel, so it is safe to call inside an async `main`.
@@ -126,7 +126,7 @@ impl RedbStore {
         }
     }
 
-    /// Up to `limit` stored providers with their events, in key order, starting after the key
+    /// Up to `limit` stored providers' records, in key order, starting after the key
     /// `after` (from the first with `None`); empty once there are no more. Loading a large file
     /// chunk by chunk keeps only one chunk's bytes in memory at a time. Blocks like
     /// [`RedbStore::load_all`].
@@ -142,6 +142,19 @@ impl RedbStore {
             reply,
         });
         answer.recv().unwrap_or(Err(StoreError::Closed))
+    }
+
+    /// The newest `limit` events of `key` as (seq, bytes), newest first. Served by the writer
+    /// thread in queue order (a read transaction, no fsync): every commit answered before this
+    /// call is in it, and no async thread waits on the file.
+    pub async fn events(&self, key: &str, limit: usize) -> Result<RawEvents, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.inner.send(Job::Events {
+            key: key.to_owned(),
+            limit,
+            reply,
+        });
+        answer.await?
     }
 
     /// Queues `ops` for the writer and returns at once. The receiver yields `Ok(())` only after the ops are

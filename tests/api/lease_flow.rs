@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use awc::http::StatusCode;
 
-use crate::helpers::{body, release_body, spawn_app, spawn_app_with};
+use crate::helpers::{body, release_body, spawn_app, spawn_app_with, TestApp};
 
 const KEY: &str = "acme/shop/main";
 
@@ -238,4 +238,51 @@ async fn history_lists_a_whole_round_newest_first() {
     );
     let limited = app.get("/acme/shop/main/events?limit=2").await;
     assert_eq!(limited.json["events"].as_array().map(Vec::len), Some(2));
+}
+
+/// The newest `limit` events of the provider as (kind, head_sha), newest first.
+async fn newest(app: &TestApp, limit: usize) -> Vec<(String, String)> {
+    let history = app
+        .get(&format!("/acme/shop/main/events?limit={limit}"))
+        .await;
+    assert_eq!(history.status, StatusCode::OK, "{}", history.json);
+    history.json["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .map(|e| {
+            let field = |name: &str| e[name].as_str().unwrap_or("").to_owned();
+            (field("kind"), field("head_sha"))
+        })
+        .collect()
+}
+
+/// History is read from the store, and every answer is sent after its change is committed:
+/// a client that saw an answer finds that change's events at once, every time.
+#[actix_web::test]
+async fn the_events_of_an_answered_change_are_in_the_history_at_once() {
+    let app = spawn_app_with(&["--expected-build-count", "1"], None).await;
+    let pair = |kind: &str, sha: &str| (kind.to_owned(), sha.to_owned());
+
+    for round in 0..5 {
+        let sha = format!("run{round}");
+        let won = app.acquire(KEY, &body(&sha, 1)).await;
+        assert_eq!(won.lease(), "acquired", "{}", won.json);
+        let after_grant = newest(&app, 2).await;
+        let released = app.release(KEY, &release_body(&sha, "success")).await;
+        assert_eq!(released.lease(), "completed", "{}", released.json);
+        let after_release = newest(&app, 1).await;
+
+        assert_eq!(
+            after_grant,
+            [pair("granted", &sha), pair("registered", &sha)],
+            "round {round}"
+        );
+        assert_eq!(
+            after_release,
+            [pair("released_success", &sha)],
+            "round {round}"
+        );
+    }
+    assert_eq!(newest(&app, 500).await.len(), 15, "three events a round");
 }

@@ -131,14 +131,6 @@ impl Handler<Snapshot> for ProviderActor {
     }
 }
 
-impl Handler<History> for ProviderActor {
-    type Result = MessageResult<History>;
-
-    fn handle(&mut self, msg: History, _: &mut Context<Self>) -> Self::Result {
-        MessageResult(self.journal.recent(msg.limit))
-    }
-}
-
 impl Handler<Drain> for ProviderActor {
     type Result = ();
 

@@ -9,8 +9,8 @@ use actix::prelude::*;
 use log::{info, warn};
 
 use super::messages::{
-    Abdicate, Acquire, Clear, Drain, Hangup, History, Release, Reply, Revoke, RevokeLease,
-    SetPaused, Snapshot,
+    Abdicate, Acquire, Clear, Drain, Hangup, Release, Reply, Revoke, RevokeLease, SetPaused,
+    Snapshot,
 };
 use super::waiter::{current_answer, Waiter, Waiters};
 use super::ServiceError;

@@ -8,18 +8,35 @@ const RECORD: &str = include_str!("../../../tests/fixtures/provider-record-v1.js
 const EVENTS: &str = include_str!("../../../tests/fixtures/provider-events-v1.txt");
 
 fn loaded() -> Loaded {
-    let events = EVENTS
+    Loaded {
+        key: "acme:shop:main".into(),
+        record: RECORD.trim_end().as_bytes().to_vec(),
+    }
+}
+
+/// The fixture's events as (seq, bytes), oldest first.
+fn events() -> Vec<(u64, Vec<u8>)> {
+    EVENTS
         .lines()
         .map(|line| {
             let (seq, json) = line.split_once(' ').unwrap();
             (seq.parse().unwrap(), json.as_bytes().to_vec())
         })
-        .collect();
-    Loaded {
-        key: "acme:shop:main".into(),
-        record: RECORD.trim_end().as_bytes().to_vec(),
-        events,
-    }
+        .collect()
+}
+
+/// A store holding exactly the fixture's bytes, as the code that wrote it left them.
+async fn store_with_fixture(dir: &std::path::Path) -> super::super::Store {
+    let store = super::super::Store::open_redb(dir).unwrap();
+    let l = loaded();
+    let put = Op::Put {
+        key: l.key,
+        record: l.record,
+        events: events(),
+        keep_events_from: 0,
+    };
+    store.commit(vec![put]).await.unwrap().unwrap();
+    store
 }
 
 fn request(
@@ -44,10 +61,14 @@ fn shape(r: &Request) -> (String, Option<u64>, i64, Status, u64, u64) {
     )
 }
 
-#[test]
-fn a_schema_1_record_from_the_fixture_loads_into_the_state_it_was_written_from() {
+#[tokio::test]
+async fn a_schema_1_record_from_the_fixture_loads_into_the_state_it_was_written_from() {
     let now = Time(1_767_262_000_000);
-    let saved = load(&loaded(), now).expect("the fixture loads");
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_with_fixture(dir.path()).await;
+    let mut all = store.load_all_async(now).await.expect("the fixture loads");
+    assert_eq!(all.len(), 1);
+    let saved = all.remove(0);
 
     assert_eq!(saved.key.to_string(), "acme:shop:main");
     assert_eq!(
@@ -131,8 +152,11 @@ fn a_schema_1_record_from_the_fixture_loads_into_the_state_it_was_written_from()
     assert_eq!((s.holder_seen, s.resumed_at), (now, now));
     assert_eq!(s.requests[0].last_seen, Time(1_767_261_609_000));
 
-    // History: nine events, newest first, the admin's name kept.
-    let history = saved.journal.recent(100);
+    // History, read from the store: nine events, newest first, the admin's name kept.
+    let history = store
+        .events(&saved.key, 100)
+        .await
+        .expect("the events decode");
     let kinds: Vec<_> = history.iter().rev().map(|e| e.kind.as_str()).collect();
     assert_eq!(
         kinds,
@@ -170,6 +194,7 @@ fn a_schema_1_record_from_the_fixture_loads_into_the_state_it_was_written_from()
         panic!("a change is a put")
     };
     assert_eq!(events.iter().map(|(seq, _)| *seq).collect::<Vec<_>>(), [19]);
+    store.shutdown();
 }
 
 #[test]
@@ -178,7 +203,7 @@ fn rewriting_the_fixture_gives_the_same_bytes() {
     let (key, stored) = decode(&l.key, &l.record).unwrap();
     let again = encode(&key, &stored.settings, stored.next_event_seq, &stored.state);
     assert_eq!(String::from_utf8(again).unwrap(), RECORD.trim_end());
-    for (seq, bytes) in &l.events {
+    for (seq, bytes) in &events() {
         let event = decode_event(&l.key, *seq, bytes).unwrap();
         assert_eq!(encode_event(&event), *bytes, "event {seq}");
     }

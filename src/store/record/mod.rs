@@ -6,7 +6,7 @@
 //! field changes nothing here; changing a shape here needs a new [`SCHEMA_VERSION`] and a fixture
 //! of the old one in `tests/fixtures/` that must keep loading.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::HashSet;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -130,24 +130,20 @@ pub fn decode_event(key: &str, seq: u64, bytes: &[u8]) -> Result<Event, RecordEr
 /// One provider as a backend returned it, decoded, its runtime times resumed at `now`.
 pub(super) fn load(l: &Loaded, now: Time) -> Result<SavedProvider, RecordError> {
     let (key, stored) = decode(&l.key, &l.record)?;
-    let mut history = VecDeque::with_capacity(l.events.len());
-    for (seq, bytes) in &l.events {
-        history.push_back(decode_event(&l.key, *seq, bytes)?);
-    }
     let mut state = stored.state;
     state.resume(now);
-    share_shas(&mut state, &mut history);
+    share_shas(&mut state);
     Ok(SavedProvider {
         key,
         settings: stored.settings,
         state,
-        journal: Journal::loaded(stored.next_event_seq, history),
+        journal: Journal::loaded(stored.next_event_seq),
     })
 }
 
-/// The state and the history name the same runs: decoded, each mention is its own string. Make
-/// them share one, as a running provider's do (its events clone the request's sha).
-fn share_shas(state: &mut ProviderState, history: &mut VecDeque<Event>) {
+/// The waiting runs, the holder and the remembered runs name the same runs: decoded, each
+/// mention is its own string. Make them share one, as a running provider's do.
+fn share_shas(state: &mut ProviderState) {
     let mut pool: HashSet<HeadSha> = HashSet::new();
     let mut share = |sha: &mut HeadSha| match pool.get(sha) {
         Some(same) => *sha = same.clone(),
@@ -164,9 +160,6 @@ fn share_shas(state: &mut ProviderState, history: &mut VecDeque<Event>) {
     // Just decoded: the only owner, so this copies nothing.
     for f in std::sync::Arc::make_mut(&mut state.recent).iter_mut() {
         share(&mut f.request.head_sha);
-    }
-    for sha in history.iter_mut().filter_map(|e| e.head_sha.as_mut()) {
-        share(sha);
     }
 }
 

@@ -1,5 +1,7 @@
 //! Schema 1: the shapes on disk and their explicit mappings to and from the domain.
 
+use std::collections::VecDeque;
+
 use super::*;
 
 /// The whole record. Field order is the order on disk.

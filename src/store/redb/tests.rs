@@ -33,6 +33,24 @@ fn commit_now(store: &RedbStore, ops: Vec<Op>) -> Result<(), StoreError> {
     store.commit(ops).blocking_recv()?
 }
 
+/// The newest `limit` events of `key`, newest first, read outside any runtime.
+fn events_now(store: &RedbStore, key: &str, limit: usize) -> Vec<(u64, Vec<u8>)> {
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+        .block_on(store.events(key, limit))
+        .unwrap()
+}
+
+/// Every stored event of `key`, newest first.
+fn history(store: &RedbStore, key: &str) -> Vec<(u64, Vec<u8>)> {
+    events_now(store, key, usize::MAX)
+}
+
+fn seqs(events: &[(u64, Vec<u8>)]) -> Vec<u64> {
+    events.iter().map(|(seq, _)| *seq).collect()
+}
+
 fn reopen(dir: &Path) -> RedbStore {
     RedbStore::open(dir).expect("reopen")
 }
@@ -66,9 +84,9 @@ fn a_committed_put_is_there_after_drop_and_reopen() {
         vec![Loaded {
             key: "o:r:main".into(),
             record: b"state-1".to_vec(),
-            events: vec![(1, b"e1".to_vec())],
         }]
     );
+    assert_eq!(history(&store, "o:r:main"), vec![(1, b"e1".to_vec())]);
 }
 
 #[test]
@@ -95,20 +113,29 @@ fn delete_removes_the_record_and_its_events_durably() {
         vec![Loaded {
             key: "o:r:main2".into(),
             record: b"b".to_vec(),
-            events: vec![(1, b"x".to_vec())],
         }]
     );
+    assert_eq!(history(&store, "o:r:main2"), vec![(1, b"x".to_vec())]);
     // the deleted key's events are gone too: a new put under it starts with no history
     commit_now(&store, vec![put("o:r:main", b"again")]).unwrap();
     let again = store.load_all().unwrap();
     assert_eq!(again[0].key, "o:r:main");
-    assert_eq!(again[0].events, Vec::new());
+    assert_eq!(history(&store, "o:r:main"), Vec::new());
 }
 
 #[test]
-fn events_are_appended_returned_in_seq_order_and_trimmed_by_keep_events_from() {
+fn events_are_appended_returned_newest_first_limited_and_trimmed_by_keep_events_from() {
     let dir = tempfile::tempdir().unwrap();
     let store = RedbStore::open(dir.path()).unwrap();
+    // neighbours whose keys sort right before and after, to show a read stays in its key
+    commit_now(
+        &store,
+        vec![
+            put_with_events("k:r:a", b"s", &[(50, b"a50")], 0),
+            put_with_events("k:r:b2", b"s", &[(60, b"b60")], 0),
+        ],
+    )
+    .unwrap();
 
     // seq 10 sorts after 9 even though "10" < "9" as text; 2 arrives in a later commit than 3
     commit_now(
@@ -126,27 +153,51 @@ fn events_are_appended_returned_in_seq_order_and_trimmed_by_keep_events_from() {
         )],
     )
     .unwrap();
-    let all: Vec<u64> = store.load_all().unwrap()[0]
-        .events
-        .iter()
-        .map(|(seq, _)| *seq)
-        .collect();
+    let all = seqs(&history(&store, "k:r:b"));
+    let newest_two = events_now(&store, "k:r:b", 2);
     commit_now(
         &store,
         vec![put_with_events("k:r:b", b"s", &[(11, b"11")], 9)],
     )
     .unwrap();
 
-    assert_eq!(all, vec![1, 2, 3, 9, 10]);
-    let trimmed = store.load_all().unwrap().remove(0).events;
+    assert_eq!(all, vec![10, 9, 3, 2, 1]);
+    assert_eq!(newest_two, vec![(10, b"10".to_vec()), (9, b"9".to_vec())]);
     assert_eq!(
-        trimmed,
+        history(&store, "k:r:b"),
         vec![
-            (9, b"9".to_vec()),
+            (11, b"11".to_vec()),
             (10, b"10".to_vec()),
-            (11, b"11".to_vec())
+            (9, b"9".to_vec())
         ]
     );
+    assert_eq!(events_now(&store, "k:r:b", 0), Vec::new());
+    assert_eq!(seqs(&history(&store, "k:r:a")), [50]);
+    assert_eq!(seqs(&history(&store, "k:r:b2")), [60]);
+    assert_eq!(history(&store, "k:r:none"), Vec::new());
+}
+
+#[tokio::test]
+async fn an_events_read_queued_after_a_commit_sees_it_and_a_closed_store_answers_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = RedbStore::open(dir.path()).unwrap();
+    let (release, hold) = mpsc::channel::<()>();
+    store.send_test_job(Job::Pause(hold));
+
+    // Both wait behind the paused writer; the read is served after the commit, in order.
+    let committed = store.commit(vec![put_with_events("o:r:main", b"s", &[(0, b"e0")], 0)]);
+    let read = store.events("o:r:main", 10);
+    let (read, _) = tokio::join!(read, async {
+        release.send(()).unwrap();
+    });
+    committed.await.unwrap().unwrap();
+    assert_eq!(read.unwrap(), vec![(0, b"e0".to_vec())]);
+
+    store.shutdown();
+    assert!(matches!(
+        store.events("o:r:main", 10).await,
+        Err(StoreError::Closed)
+    ));
 }
 
 #[test]
@@ -291,7 +342,6 @@ fn a_failed_commit_fails_every_op_in_its_batch_and_applies_none() {
         vec![Loaded {
             key: "a:a:a".into(),
             record: b"old".to_vec(),
-            events: vec![],
         }]
     );
     // the store recovers: a probe write and the next commit succeed
@@ -500,9 +550,8 @@ fn a_provider_playing_1000_rounds_keeps_a_bounded_store_file() {
         at_1000 <= at_200 + at_200 / 4,
         "the file grew from {at_200} bytes after 200 rounds to {at_1000} after 1,000"
     );
-    let loaded = store.load_all().unwrap();
     assert_eq!(
-        loaded[0].events.len() as u64,
+        history(&store, "acme:shop:main").len() as u64,
         crate::store::HISTORY_CAPACITY
     );
 }

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use redb::{Database, Durability, ReadableTable, TableDefinition};
 use tokio::sync::oneshot;
 
-use crate::store::{Loaded, Op, StoreError};
+use crate::store::{Loaded, Op, RawEvents, StoreError};
 
 /// provider key (`owner:repo:base_ref`) -> the caller's serialized record.
 pub(crate) const PROVIDERS: TableDefinition<&str, &[u8]> = TableDefinition::new("providers");
@@ -42,6 +42,13 @@ pub(crate) enum Job {
         limit: usize,
         reply: SyncSender<Result<Vec<Loaded>, StoreError>>,
     },
+    /// The newest `limit` events of `key` as (seq, bytes), newest first: a read transaction,
+    /// after every commit queued before it (so it sees every change already answered).
+    Events {
+        key: String,
+        limit: usize,
+        reply: oneshot::Sender<Result<RawEvents, StoreError>>,
+    },
     /// Test hook: hold the writer until the sender side is dropped or sends, so jobs pile up.
     #[cfg(test)]
     Pause(Receiver<()>),
@@ -61,6 +68,9 @@ impl Job {
                 let _ = reply.send(Err(StoreError::Closed));
             }
             Job::Load { reply, .. } => {
+                let _ = reply.send(Err(StoreError::Closed));
+            }
+            Job::Events { reply, .. } => {
                 let _ = reply.send(Err(StoreError::Closed));
             }
             #[cfg(test)]
@@ -140,6 +150,9 @@ impl Writer {
                     reply,
                 } => {
                     let _ = reply.send(load(&self.db, after.as_deref(), limit));
+                }
+                Job::Events { key, limit, reply } => {
+                    let _ = reply.send(events(&self.db, &key, limit));
                 }
                 #[cfg(test)]
                 Job::Pause(until) => {
@@ -263,7 +276,6 @@ fn load(db: &Database, after: Option<&str>, limit: usize) -> Result<Vec<Loaded>,
     use std::ops::Bound::{Excluded, Unbounded};
     let txn = db.begin_read().map_err(StoreError::storage)?;
     let providers = txn.open_table(PROVIDERS).map_err(StoreError::storage)?;
-    let events = txn.open_table(EVENTS).map_err(StoreError::storage)?;
     let mut loaded = Vec::new();
     let from = after.map_or(Unbounded, Excluded);
     for entry in providers
@@ -272,22 +284,29 @@ fn load(db: &Database, after: Option<&str>, limit: usize) -> Result<Vec<Loaded>,
         .take(limit)
     {
         let (key, record) = entry.map_err(StoreError::storage)?;
-        let key = key.value();
-        let mut list = Vec::new();
-        for event in events
-            .range((key, 0)..=(key, u64::MAX))
-            .map_err(StoreError::storage)?
-        {
-            let (event_key, bytes) = event.map_err(StoreError::storage)?;
-            list.push((event_key.value().1, bytes.value().to_vec()));
-        }
         loaded.push(Loaded {
-            key: key.to_owned(),
+            key: key.value().to_owned(),
             record: record.value().to_vec(),
-            events: list,
         });
     }
     Ok(loaded)
+}
+
+/// The newest `limit` events of `key`, newest first.
+fn events(db: &Database, key: &str, limit: usize) -> Result<RawEvents, StoreError> {
+    let txn = db.begin_read().map_err(StoreError::storage)?;
+    let table = txn.open_table(EVENTS).map_err(StoreError::storage)?;
+    let mut newest = Vec::new();
+    for event in table
+        .range((key, 0)..=(key, u64::MAX))
+        .map_err(StoreError::storage)?
+        .rev()
+        .take(limit)
+    {
+        let (event_key, bytes) = event.map_err(StoreError::storage)?;
+        newest.push((event_key.value().1, bytes.value().to_vec()));
+    }
+    Ok(newest)
 }
 
 /// Creates the tables on a new file and checks the layout version of an existing one.
