@@ -65,7 +65,8 @@ pub fn redact_url(url: &str) -> String {
 #[derive(Clone)]
 pub struct PgStore {
     inner: Arc<Inner>,
-    fence: Option<Fence>,
+    /// Shared, so a handle (one per provider) stays two pointers wide.
+    fence: Option<Arc<Fence>>,
 }
 
 /// The proof of ownership a fenced handle's commits carry.
@@ -276,13 +277,13 @@ impl PgStore {
     pub fn fenced(&self, fence: Fence) -> PgStore {
         PgStore {
             inner: Arc::clone(&self.inner),
-            fence: Some(fence),
+            fence: Some(Arc::new(fence)),
         }
     }
 
     /// The fence this handle's commits carry, if any.
     pub fn fence(&self) -> Option<&Fence> {
-        self.fence.as_ref()
+        self.fence.as_deref()
     }
 
     /// Where the data lives, without the password (`postgres://user@host:port/db`).

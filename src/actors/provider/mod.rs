@@ -59,7 +59,7 @@ pub struct ProviderInit {
     /// Shared by the providers with the same settings (the registry sees to it).
     pub settings: Arc<LeaseSettings>,
     pub state: ProviderState,
-    /// Event numbering, history and whether `state` is what the store holds.
+    /// Event numbering and whether `state` is what the store holds.
     pub journal: Journal,
 }
 

@@ -22,7 +22,7 @@ pub(crate) const MAX_BATCH: usize = 256;
 
 pub(super) struct Job {
     pub(super) ops: Vec<Op>,
-    pub(super) fence: Option<Fence>,
+    pub(super) fence: Option<Arc<Fence>>,
     pub(super) reply: oneshot::Sender<Result<(), StoreError>>,
 }
 
@@ -112,11 +112,11 @@ pub(super) async fn run(shared: Arc<Shared>, mut jobs: mpsc::UnboundedReceiver<J
                 Err(_) => break,
             }
         }
-        commit_batch(&shared, &mut conn, fence.as_ref(), batch).await;
+        commit_batch(&shared, &mut conn, fence.as_deref(), batch).await;
     }
 }
 
-fn same_fence(a: &Option<Fence>, b: &Option<Fence>) -> bool {
+fn same_fence(a: &Option<Arc<Fence>>, b: &Option<Arc<Fence>>) -> bool {
     match (a, b) {
         (None, None) => true,
         (Some(a), Some(b)) => {
