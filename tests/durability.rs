@@ -747,6 +747,7 @@ async fn an_undecodable_stored_event_leaves_the_leases_served_and_the_history_an
     let view = api.view(SHOP).await.unwrap();
     let holder = api.acquire(SHOP, "ddd4", 5, None).await.unwrap();
     let ready = api.get("/readyz").await.unwrap();
+    let page = api.get(&format!("/ui/{SHOP}")).await.unwrap();
 
     assert_eq!(history.status, 503, "{}", history.json);
     let error = history.json["error"].as_str().unwrap_or_default();
@@ -760,6 +761,14 @@ async fn an_undecodable_stored_event_leaves_the_leases_served_and_the_history_an
     assert_eq!(
         ready.status, 200,
         "a bad event is no reason to stop serving"
+    );
+    // The status page still shows the queue, and says why its events are missing.
+    let html = page.json["raw"].as_str().unwrap_or_default();
+    assert_eq!(page.status, 200, "{html}");
+    assert!(html.contains("ddd4"), "the queue is shown: {html}");
+    assert!(
+        html.contains("id=\"events-unavailable\"") && html.contains("event 18"),
+        "{html}"
     );
 }
 

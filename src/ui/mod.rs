@@ -18,7 +18,7 @@ use crate::domain::Time;
 use crate::routes::dto::{event_view, provider_view};
 use crate::routes::error::ApiError;
 use crate::routes::input::{provider_key, query_param};
-use crate::service::LeaseService;
+use crate::service::{LeaseService, ServiceError};
 use model::{EventRow, QueueDetail, QueueRow, Window};
 
 const CSS: &str = include_str!("assets/ui.css");
@@ -53,6 +53,8 @@ struct IndexPage {
 struct QueuePage {
     q: QueueDetail,
     events: Vec<EventRow>,
+    /// Why the history is not shown (it is read from the store; the queue is shown anyway).
+    events_unavailable: Option<String>,
     show_admin: bool,
     now: String,
 }
@@ -106,12 +108,19 @@ pub async fn queue(
 ) -> Result<HttpResponse, ApiError> {
     let key = provider_key(&req)?;
     let snapshot = service.view(&key).await?;
-    let events = service.history(&key, EVENTS_SHOWN).await?;
+    // The queue itself comes from the provider; only its history is read from the store,
+    // so a store that cannot be read costs the page its events, not the whole page.
+    let (events, events_unavailable) = match service.history(&key, EVENTS_SHOWN).await {
+        Ok(events) => (events, None),
+        Err(e @ ServiceError::Unreadable(_)) => (Vec::new(), Some(e.to_string())),
+        Err(e) => return Err(e.into()),
+    };
     let events: Vec<Value> = events.iter().map(event_view).collect();
     let now = Time::now();
     let page = QueuePage {
         q: model::queue_detail(&snapshot, &provider_view(&snapshot), now),
         events: model::event_rows(&events),
+        events_unavailable,
         show_admin: is_admin(&req),
         now: now.rfc3339(),
     };
