@@ -1,6 +1,6 @@
 //! `POST …/acquire` and `POST …/release`.
 
-use actix_web::http::header::ContentType;
+use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 
@@ -94,6 +94,9 @@ fn respond(answer: &Answer) -> Result<HttpResponse, ApiError> {
         )
     })?;
     Ok(HttpResponse::Ok()
-        .insert_header(ContentType::json())
+        .insert_header((
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        ))
         .body(body))
 }
