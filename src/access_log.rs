@@ -52,10 +52,7 @@ pub async fn observe(
         // Once routed, the request knows its resource: the pattern is looked up by it, not
         // matched against every route again. A request refused before routing (a 401 of
         // the auth middleware) is matched by its path here.
-        Ok(res) => (
-            res.status(),
-            route_label(res.request().match_pattern().as_deref()),
-        ),
+        Ok(res) => (res.status(), route_label(res.request().match_pattern())),
         // No middleware of ours fails this way (refusals are responses); nothing to match.
         Err(e) => (e.as_response_error().status_code(), UNMATCHED.to_owned()),
     };
@@ -129,35 +126,38 @@ fn level_of(method: &Method, route: &str, status: StatusCode) -> Level {
 }
 
 /// The route pattern without its regex parts (`{base_ref:.+}` → `{base_ref}`), or
-/// [`UNMATCHED`]: a label value per route, never per path.
-pub fn route_label(pattern: Option<&str>) -> String {
-    let Some(pattern) = pattern else {
+/// [`UNMATCHED`]: a label value per route, never per path. Stripped in place: it runs for
+/// every request.
+pub fn route_label(pattern: Option<String>) -> String {
+    let Some(mut pattern) = pattern else {
         return UNMATCHED.to_owned();
     };
-    let mut out = String::with_capacity(pattern.len());
+    if !pattern.contains(':') {
+        return pattern;
+    }
     let mut depth = 0usize;
     let mut in_regex = false;
-    for c in pattern.chars() {
-        match c {
-            '{' => {
-                depth += 1;
-                if !in_regex {
-                    out.push(c);
-                }
-            }
-            '}' => {
-                depth = depth.saturating_sub(1);
-                if depth == 0 {
-                    in_regex = false;
-                    out.push(c);
-                }
-            }
-            ':' if depth == 1 => in_regex = true,
-            _ if !in_regex => out.push(c),
-            _ => {}
+    pattern.retain(|c| match c {
+        '{' => {
+            depth += 1;
+            !in_regex
         }
-    }
-    out
+        '}' => {
+            depth = depth.saturating_sub(1);
+            if depth == 0 {
+                in_regex = false;
+                true
+            } else {
+                false
+            }
+        }
+        ':' if depth == 1 => {
+            in_regex = true;
+            false
+        }
+        _ => !in_regex,
+    });
+    pattern
 }
 
 /// `owner:repo:base_ref` for a provider route, read from the path (routing may not have
@@ -181,12 +181,13 @@ mod tests {
 
     #[test]
     fn route_labels_drop_the_regex_of_a_segment() {
+        let label = |p: &str| route_label(Some(p.to_owned()));
         assert_eq!(
-            route_label(Some("/{owner}/{repo}/{base_ref:.+}/acquire")),
+            label("/{owner}/{repo}/{base_ref:.+}/acquire"),
             "/{owner}/{repo}/{base_ref}/acquire"
         );
-        assert_eq!(route_label(Some("/{id:\\d{2,3}}/x")), "/{id}/x");
-        assert_eq!(route_label(Some("/metrics")), "/metrics");
+        assert_eq!(label("/{id:\\d{2,3}}/x"), "/{id}/x");
+        assert_eq!(label("/metrics"), "/metrics");
         assert_eq!(route_label(None), UNMATCHED);
     }
 

@@ -170,6 +170,12 @@ impl LeaseService {
         self.seat.borrow().clone()
     }
 
+    /// Where a request goes now ([`Seat::route`]), read without copying the seat: the
+    /// forwarding middleware asks this for every request.
+    pub fn route(&self, my_url: Option<&str>) -> Route {
+        self.seat.borrow().route(my_url)
+    }
+
     /// `key`'s provider: from the directory, or else from the registry (which may create
     /// it when `create` is set).
     async fn provider(

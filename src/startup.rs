@@ -4,12 +4,15 @@
 use std::net::TcpListener;
 use std::sync::Arc;
 
-use actix::{Actor, Addr};
-use actix_web::dev::Server;
+use std::time::Duration;
+
+use actix::{Actor, Addr, Arbiter, ArbiterHandle};
+use actix_web::dev::{Server, ServerHandle};
 use actix_web::middleware::from_fn;
+use actix_web::rt::task::JoinHandle;
 use actix_web::{web, App, HttpServer};
 use log::info;
-use tokio::sync::{oneshot, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::access_log;
 use crate::actors::cluster::to_serve;
@@ -45,7 +48,7 @@ pub enum StartupError {
 
 pub struct Application {
     port: u16,
-    server: Server,
+    server: Running,
     /// Where the registry is (moved by the cluster actor with several replicas).
     seat: SeatWatch,
     /// With one replica the seat never changes; its sender lives as long as the app.
@@ -94,27 +97,42 @@ impl Application {
         let providers = to_serve(&settings, saved);
         info!("loaded {} provider(s) from {path}", providers.len());
 
-        let registry = RegistryActor::new(
-            settings.clone(),
-            providers,
-            store.clone(),
-            metrics.lease.clone(),
-            readiness.clone(),
-        )
-        .start();
-        readiness.set_loaded();
-
-        let (single, seat) = watch::channel(Seat::single(registry));
+        // The providers run on the HTTP workers' arbiters (a poll answered on the worker
+        // its provider lives on needs no hop to another thread), so the workers start
+        // first; until the providers are running, requests are refused as "starting".
+        let (single, seat) = watch::channel(Seat::starting());
         let listener = bind(&settings)?;
+        let (homes, mut homes_rx) = mpsc::unbounded_channel();
         let (port, server) = serve(
             &settings,
             listener,
             seat.clone(),
-            store,
-            readiness,
-            metrics,
+            store.clone(),
+            readiness.clone(),
+            metrics.clone(),
             None,
+            Some(homes),
         )?;
+        let server = Running::start(server);
+        let mut homes = Vec::new();
+        while homes.len() < workers() {
+            match tokio::time::timeout(WORKERS_START_WITHIN, homes_rx.recv()).await {
+                Ok(Some(home)) => homes.push(home),
+                // Never for a server that started; the registry then starts its own.
+                Ok(None) | Err(_) => break,
+            }
+        }
+        let registry = RegistryActor::new(
+            settings.clone(),
+            providers,
+            store,
+            metrics.lease.clone(),
+            readiness.clone(),
+            homes,
+        )
+        .start();
+        readiness.set_loaded();
+        single.send_replace(Seat::single(registry));
         Ok(Self {
             port,
             server,
@@ -171,10 +189,11 @@ impl Application {
             readiness,
             metrics,
             Some(advertise_url),
+            None,
         )?;
         Ok(Self {
             port,
-            server,
+            server: Running::start(server),
             seat,
             _single: None,
             cluster: Some(actor),
@@ -187,7 +206,7 @@ impl Application {
 
     /// Serves until the server is stopped (tests stop it by dropping the runtime).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        self.server.finished().await
     }
 
     /// Serves until SIGTERM or SIGINT, then shuts down gracefully: parked long-polls are
@@ -195,7 +214,7 @@ impl Application {
     /// With several replicas, ownership is then given up so another replica takes over at
     /// its next claim.
     pub async fn run_until_signalled(self) -> std::io::Result<()> {
-        let handle = self.server.handle();
+        let handle = self.server.handle.clone();
         let seat = self.seat.clone();
         actix_web::rt::spawn(async move {
             let signal = shutdown_signal().await;
@@ -206,7 +225,7 @@ impl Application {
             }
             handle.stop(true).await;
         });
-        let served = self.server.await;
+        let served = self.server.finished().await;
         if let Some(cluster) = self.cluster {
             let (done, resigned) = oneshot::channel();
             if cluster.send(Resign { done }).await.is_ok() {
@@ -214,6 +233,36 @@ impl Application {
             }
         }
         served
+    }
+}
+
+/// How long the HTTP workers may take to start before the registry starts arbiters of
+/// its own for the providers.
+const WORKERS_START_WITHIN: Duration = Duration::from_secs(10);
+
+/// The HTTP workers (threads): one per available core.
+fn workers() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// The server, started: its workers run (and can host the providers) from here on.
+struct Running {
+    handle: ServerHandle,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+impl Running {
+    fn start(server: Server) -> Self {
+        Self {
+            handle: server.handle(),
+            task: actix_web::rt::spawn(server),
+        }
+    }
+
+    async fn finished(self) -> std::io::Result<()> {
+        self.task
+            .await
+            .unwrap_or_else(|e| Err(std::io::Error::other(format!("the server task: {e}"))))
     }
 }
 
@@ -247,7 +296,9 @@ fn owner_id(advertise_url: &str) -> String {
     format!("{:016x}", h.finish())
 }
 
-/// Starts the HTTP server on `listener`.
+/// Starts the HTTP server on `listener`. Each worker sends its arbiter to `homes` as it
+/// starts.
+#[allow(clippy::too_many_arguments)]
 fn serve(
     settings: &Settings,
     listener: TcpListener,
@@ -256,6 +307,7 @@ fn serve(
     readiness: Arc<Readiness>,
     metrics: metrics::Metrics,
     advertise_url: Option<String>,
+    homes: Option<mpsc::UnboundedSender<ArbiterHandle>>,
 ) -> Result<(u16, Server), StartupError> {
     let port = local_port(&listener)?;
     let service = web::Data::new(LeaseService::new(seat, store));
@@ -270,6 +322,10 @@ fn serve(
         None => None,
     };
     let server = HttpServer::new(move || {
+        if let Some(homes) = &homes {
+            // A worker restarted later finds nobody listening: its arbiter hosts no provider.
+            let _ = homes.send(Arbiter::current());
+        }
         // The access log is outermost: it also sees (and times) what auth refuses. A
         // follower forwards before auth: the owner checks the credentials.
         let mut app = App::new()
@@ -287,6 +343,7 @@ fn serve(
             .default_service(web::to(routes::not_found))
     })
     .on_connect(routes::conn::remember_socket)
+    .workers(workers())
     .listen(listener)
     .map_err(|source| StartupError::Bind {
         addr: format!("port {port}"),

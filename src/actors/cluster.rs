@@ -232,6 +232,9 @@ impl ClusterActor {
                         store,
                         act.init.lease_metrics.clone(),
                         act.init.readiness.clone(),
+                        // Registries come and go with ownership: they start arbiters
+                        // of their own.
+                        Vec::new(),
                     )
                     .start();
                     act.init.readiness.set_loaded();

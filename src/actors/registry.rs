@@ -3,9 +3,11 @@
 //! waits on anything.
 //!
 //! Providers run on [`Homes`]: one arbiter (a thread with its own event loop) per core,
-//! each provider on one of them for its whole life. A provider is still one actor that
-//! alone owns its state, so nothing is shared or locked; busy providers just no longer
-//! queue behind each other on one thread.
+//! each provider on one of them for its whole life. With one replica these are the HTTP
+//! workers' own arbiters, so a poll that reaches the worker its provider lives on is
+//! answered without a hop to another thread; otherwise the registry starts its own. A
+//! provider is still one actor that alone owns its state, so nothing is shared or
+//! locked; busy providers just no longer queue behind each other on one thread.
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
@@ -44,17 +46,20 @@ impl Actor for RegistryActor {
 impl RegistryActor {
     /// `loaded` are the providers read from the store (already filtered to the ones the
     /// configuration serves); configured repositories without a record start fresh.
+    /// Providers run on `homes` (the HTTP workers' arbiters), or on arbiters of the
+    /// registry's own when it is empty.
     pub fn new(
         settings: Arc<Settings>,
         loaded: Vec<ProviderInit>,
         store: Store,
         metrics: LeaseMetrics,
         readiness: Arc<Readiness>,
+        homes: Vec<ArbiterHandle>,
     ) -> Self {
         let mut registry = Self {
             providers: BTreeMap::new(),
             lease_settings: HashSet::new(),
-            homes: Homes::new(),
+            homes: Homes::new(homes),
             settings,
             store,
             metrics,
@@ -108,36 +113,49 @@ impl RegistryActor {
     }
 }
 
-/// The arbiters providers run on, taken in turn; stopped (with their providers) when the
-/// registry goes.
+/// The arbiters providers run on, taken in turn. The ones the registry started itself
+/// are stopped (with their providers) when it goes.
 struct Homes {
-    arbiters: Vec<Arbiter>,
+    handles: Vec<ArbiterHandle>,
+    own: Vec<Arbiter>,
     next: usize,
 }
 
 impl Homes {
-    /// One arbiter per available core. Outside a running actix system (where no arbiter
-    /// can be started) there are none, and providers run on the registry's own thread.
-    fn new() -> Self {
+    /// `given` (the HTTP workers' arbiters) when there are any; else one arbiter of our own
+    /// per available core. Outside a running actix system (where no arbiter can be
+    /// started) there are none, and providers run on the registry's own thread.
+    fn new(given: Vec<ArbiterHandle>) -> Self {
+        if !given.is_empty() {
+            return Self {
+                handles: given,
+                own: Vec::new(),
+                next: 0,
+            };
+        }
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let arbiters = if System::try_current().is_some() {
+        let own: Vec<Arbiter> = if System::try_current().is_some() {
             (0..cores).map(|_| Arbiter::new()).collect()
         } else {
             Vec::new()
         };
-        Self { arbiters, next: 0 }
+        Self {
+            handles: own.iter().map(Arbiter::handle).collect(),
+            own,
+            next: 0,
+        }
     }
 
     fn next(&mut self) -> Option<ArbiterHandle> {
-        let home = self.arbiters.get(self.next % self.arbiters.len().max(1))?;
+        let home = self.handles.get(self.next % self.handles.len().max(1))?;
         self.next = self.next.wrapping_add(1);
-        Some(home.handle())
+        Some(home.clone())
     }
 }
 
 impl Drop for Homes {
     fn drop(&mut self) {
-        for arbiter in &self.arbiters {
+        for arbiter in &self.own {
             arbiter.stop();
         }
     }

@@ -54,6 +54,15 @@ impl Seat {
         }
     }
 
+    /// One replica between binding the port and starting the providers (a few
+    /// milliseconds: the state is loaded before the port is bound).
+    pub fn starting() -> Self {
+        Self {
+            role: Role::Single,
+            registry: None,
+        }
+    }
+
     pub fn follower(owner_url: Option<String>) -> Self {
         Self {
             role: Role::Follower { owner_url },
@@ -65,7 +74,10 @@ impl Seat {
     /// monotonic clock) serves nothing, not even a read of its possibly stale state.
     pub fn route(&self, my_url: Option<&str>) -> Route {
         match &self.role {
-            Role::Single => Route::Local,
+            Role::Single => match self.registry {
+                Some(_) => Route::Local,
+                None => Route::Refuse("this replica is starting"),
+            },
             Role::Owner { valid_until, .. } if valid_until.is_valid() => match self.registry {
                 Some(_) => Route::Local,
                 None => Route::Refuse("this replica is loading the state"),
@@ -97,5 +109,18 @@ impl Seat {
 
     pub fn is_owner(&self) -> bool {
         matches!(self.role, Role::Owner { .. })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_single_replica_refuses_requests_until_its_providers_run() {
+        assert_eq!(
+            Seat::starting().route(None),
+            Route::Refuse("this replica is starting")
+        );
     }
 }

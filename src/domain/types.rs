@@ -117,7 +117,11 @@ impl HeadRef {
 
     /// The PR number of a merge-queue ref whose last segment is `pr-<number>-<hex>`.
     pub fn pull_request_number(&self) -> Option<u64> {
-        let last = self.0.rsplit('/').next()?;
+        // A byte search: this runs for every run the holder stacks, on every poll.
+        let last = match self.0.bytes().rposition(|b| b == b'/') {
+            Some(slash) => self.0.get(slash + 1..)?,
+            None => &self.0,
+        };
         let rest = last.strip_prefix("pr-")?;
         let (number, hex) = rest.split_once('-')?;
         let all_digits = !number.is_empty() && number.bytes().all(|b| b.is_ascii_digit());

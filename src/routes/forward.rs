@@ -85,7 +85,7 @@ pub async fn forward(
         req.app_data::<Forwarder>(),
     ) {
         (Some(service), Some(f)) if !LOCAL_PATHS.contains(&req.path()) => {
-            service.seat().route(f.my_url.as_deref())
+            service.route(f.my_url.as_deref())
         }
         _ => Route::Local,
     };

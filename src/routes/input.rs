@@ -1,5 +1,6 @@
 //! Parsing at the edge: path, query and body into validated values, or an `ApiError`.
 
+use std::borrow::Cow;
 use std::time::Duration;
 
 use actix_web::http::StatusCode;
@@ -17,9 +18,10 @@ pub const MAX_BODY: usize = 64 * 1024;
 /// The longest a waiting acquire may be held.
 pub const MAX_WAIT: Duration = Duration::from_secs(120);
 
-fn segment(req: &HttpRequest, name: &str) -> String {
+/// A path segment, percent-decoded (borrowed when there was nothing to decode).
+fn segment<'a>(req: &'a HttpRequest, name: &str) -> Cow<'a, str> {
     let raw = req.match_info().get(name).unwrap_or_default();
-    percent_decode_str(raw).decode_utf8_lossy().into_owned()
+    percent_decode_str(raw).decode_utf8_lossy()
 }
 
 /// `{owner}/{repo}/{base_ref}` from the path; `base_ref` raw with slashes or `%2F`-encoded.

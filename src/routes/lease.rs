@@ -1,13 +1,15 @@
 //! `POST …/acquire` and `POST …/release`.
 
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::conn;
-use super::dto::{AcquireBody, ReleaseBody, RequestContext};
+use super::dto::{answer_body, AcquireBody, ReleaseBody};
 use super::error::ApiError;
 use super::input::{json_body, provider_key, wait};
 use super::schema;
-use crate::domain::{AcquireRequest, HeadRef, HeadSha, Outcome, Priority};
+use crate::domain::{AcquireRequest, Answer, HeadRef, HeadSha, Outcome, Priority};
 use crate::service::LeaseService;
 
 #[utoipa::path(
@@ -43,7 +45,7 @@ pub async fn acquire(
         priority: Priority::parse(body.priority)?,
     };
     let answer = conn::hold(&req, wait, service.acquire(&key, call, wait)).await?;
-    Ok(HttpResponse::Ok().json(RequestContext::from(answer)))
+    respond(&answer)
 }
 
 #[utoipa::path(
@@ -80,5 +82,21 @@ pub async fn release(
     let answer = service
         .release(&key, head_sha, outcome, body.fencing_token)
         .await?;
-    Ok(HttpResponse::Ok().json(RequestContext::from(answer)))
+    respond(&answer)
+}
+
+/// 200 with the request context (SPEC §4), as `HttpResponse::json` sends it.
+fn respond(answer: &Answer) -> Result<HttpResponse, ApiError> {
+    let body = answer_body(answer).map_err(|e| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("the answer could not be written: {e}"),
+        )
+    })?;
+    Ok(HttpResponse::Ok()
+        .insert_header((
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        ))
+        .body(body))
 }
