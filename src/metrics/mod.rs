@@ -59,10 +59,22 @@ pub struct HttpMetrics {
     pub acquire_wait: HistogramVec,
 }
 
-/// The lease metrics: per-provider series (see [`series`]) and the aggregate ones.
+/// The lease metrics: per-provider series (see [`series`]) and the aggregate ones. One
+/// shared set: every provider actor holds a copy, so a copy is one pointer.
 #[derive(Clone)]
-pub struct LeaseMetrics {
-    series: Arc<Series>,
+pub struct LeaseMetrics(Arc<LeaseFamilies>);
+
+impl std::ops::Deref for LeaseMetrics {
+    type Target = LeaseFamilies;
+
+    fn deref(&self) -> &LeaseFamilies {
+        &self.0
+    }
+}
+
+/// What [`LeaseMetrics`] shares.
+pub struct LeaseFamilies {
+    series: Series,
     /// `mq_lease_merged_batch_size`: runs covered by a successful release, all providers.
     pub batch_size: Histogram,
     /// `mq_lease_time_to_grant_seconds`: a round's first registration to its grant, all providers.
@@ -138,8 +150,8 @@ impl LeaseMetrics {
                 Histogram::with_opts(HistogramOpts::new(name, help).buckets(buckets.to_vec()))?,
             )
         };
-        Ok(Self {
-            series: Arc::new(Series::default()),
+        Ok(Self(Arc::new(LeaseFamilies {
+            series: Series::default(),
             batch_size: plain(
                 "mq_lease_merged_batch_size",
                 "Runs of a round covered by a successful release (all providers)",
@@ -162,7 +174,7 @@ impl LeaseMetrics {
                     &["operation"],
                 )?,
             )?,
-        })
+        })))
     }
 
     /// The series of a provider that starts being served; [`ProviderMetrics::forget`]
