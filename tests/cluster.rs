@@ -28,6 +28,16 @@ const ROUND_OF_TWO: &[&str] = &[
     "10m",
 ];
 
+/// Every run is a round of its own (granted at once); nothing expires during a test.
+const ONE_RUN_ROUNDS: &[&str] = &[
+    "--expected-build-count",
+    "1",
+    "--ttl",
+    "10m",
+    "--lease-timeout",
+    "10m",
+];
+
 /// A PostgreSQL cluster and the replicas that share it.
 struct Cluster {
     pg: PgCluster,
@@ -478,19 +488,7 @@ async fn churn(apis: Vec<Api>, key: String, worker: usize, until: Instant) -> To
 #[actix_web::test]
 async fn a_database_restart_under_load_refuses_changes_in_flight_and_loses_none_acknowledged() {
     // Arrange: four workers, each on its own queue, through all three replicas.
-    let mut cluster = Cluster::start(
-        3,
-        LEASE,
-        &[
-            "--expected-build-count",
-            "1",
-            "--ttl",
-            "10m",
-            "--lease-timeout",
-            "10m",
-        ],
-    )
-    .await;
+    let mut cluster = Cluster::start(3, LEASE, ONE_RUN_ROUNDS).await;
     cluster.wait_owner().await;
     let apis: Vec<Api> = (0..3).map(|i| cluster.api(i)).collect();
     let until = Instant::now() + Duration::from_secs(10);
@@ -624,19 +622,7 @@ async fn a_randomised_failover_loop_never_grants_twice_and_tokens_keep_rising() 
     let mut rng = Rng(seed());
     let lease = Duration::from_secs(1);
     // A round is ready with one run, so grants come quickly between the kills.
-    let mut cluster = Cluster::start(
-        3,
-        lease,
-        &[
-            "--expected-build-count",
-            "1",
-            "--ttl",
-            "10m",
-            "--lease-timeout",
-            "10m",
-        ],
-    )
-    .await;
+    let mut cluster = Cluster::start(3, lease, ONE_RUN_ROUNDS).await;
     let mut grants = Grants::default();
     let mut failovers = Vec::new();
     let mut round = 0u64;

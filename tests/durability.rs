@@ -723,6 +723,13 @@ async fn seed(data: &Path, record: &str, events: &str) {
 const FIXTURE_V1: &str = include_str!("fixtures/provider-record-v1.json");
 const FIXTURE_V1_EVENTS: &str = include_str!("fixtures/provider-events-v1.txt");
 
+/// The service started on the schema-1 fixture record with `events`, its runs given long
+/// enough that none expires while a test looks.
+async fn serve_schema_1(tmp: &Path, data: &Path, events: &str) -> Server {
+    seed(data, FIXTURE_V1, events).await;
+    Server::start(data, tmp, &["--ttl", "10m", "--lease-timeout", "10m"]).await
+}
+
 /// History is read from the store when asked for, not at start: a stored event this build
 /// cannot decode leaves the leases served and makes only the history answer, with a JSON
 /// error naming the provider and the event.
@@ -734,14 +741,7 @@ async fn an_undecodable_stored_event_leaves_the_leases_served_and_the_history_an
     let newer =
         FIXTURE_V1_EVENTS.replacen("\"kind\":\"paused\"", "\"kind\":\"from_the_future\"", 1);
     assert_ne!(newer, FIXTURE_V1_EVENTS);
-    seed(&data, FIXTURE_V1, &newer).await;
-
-    let server = Server::start(
-        &data,
-        tmp.path(),
-        &["--ttl", "10m", "--lease-timeout", "10m"],
-    )
-    .await;
+    let server = serve_schema_1(tmp.path(), &data, &newer).await;
     let api = server.api();
     let history = api.get(&format!("/{SHOP}/events")).await.unwrap();
     let view = api.view(SHOP).await.unwrap();
@@ -791,14 +791,7 @@ async fn a_record_of_an_unknown_newer_schema_stops_startup_naming_the_provider_a
 async fn a_record_written_by_schema_1_serves_its_holder_queue_pause_and_history_after_start() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
-    seed(&data, FIXTURE_V1, FIXTURE_V1_EVENTS).await;
-
-    let server = Server::start(
-        &data,
-        tmp.path(),
-        &["--ttl", "10m", "--lease-timeout", "10m"],
-    )
-    .await;
+    let server = serve_schema_1(tmp.path(), &data, FIXTURE_V1_EVENTS).await;
     let api = server.api();
     let view = api.view(SHOP).await.unwrap();
     check_invariants(&view).unwrap();
