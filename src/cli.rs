@@ -66,9 +66,16 @@ pub struct Cli {
     #[arg(long, value_name = "N", env = "MQ_LEASE_DELAY_ASSIGNMENT_COUNT")]
     pub delay_assignment_count: Option<u32>,
 
-    /// A holder silent this long loses the lease as if it released `failure`; 0 = off [default: 10m].
+    /// A holder that called acquire after its grant and is then silent this long loses the
+    /// lease as if it released `failure`; 0 = off [default: 10m].
     #[arg(long, value_name = "DUR", env = "MQ_LEASE_LEASE_TIMEOUT", value_parser = duration::parse_arg)]
     pub lease_timeout: Option<Duration>,
+
+    /// Opt-in: a holder silent since its grant (a client that never calls again, like the Go
+    /// project's action) loses the lease after this long; 0 = never, it keeps the lease until
+    /// it releases or an admin revokes it [default: 0]. Otherwise between 1s and 7d.
+    #[arg(long, value_name = "DUR", env = "MQ_LEASE_SILENT_HOLDER_TIMEOUT", value_parser = parse_silent_holder_timeout)]
+    pub silent_holder_timeout: Option<Duration>,
 
     /// Create a provider with the defaults for any unknown owner/repo/base_ref
     /// [default: true without --config, false with one]. `--auto-register=false` turns it off.
@@ -131,6 +138,11 @@ fn parse_leader_lease(text: &str) -> Result<Duration, String> {
         }
         lease => Ok(lease),
     }
+}
+
+fn parse_silent_holder_timeout(text: &str) -> Result<Duration, String> {
+    duration::check_silent_holder_timeout(duration::parse_arg(text)?)
+        .map_err(|e| format!("the silent holder timeout {e}"))
 }
 
 fn parse_ttl(text: &str) -> Result<Duration, String> {

@@ -136,6 +136,43 @@ async fn a_queue_page_takes_base_ref_raw_or_percent_encoded_and_unknown_queues_a
     assert!(body.contains("\"error\""), "{body}");
 }
 
+/// SPEC §13: a holder that has not called since its grant (a client without a heartbeat)
+/// keeps the lease; the pages say so, and stop saying so once it calls.
+#[actix_web::test]
+async fn the_pages_say_when_the_holder_is_silent_since_its_grant() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(
+        &tmp.path().join("data"),
+        tmp.path(),
+        &["--expected-build-count", "1"],
+    )
+    .await;
+    let key = "acme/shop/main";
+    let granted = acquire(&server, key, "abc", "pr-7-abc", 2).await;
+    assert_eq!(granted["request"]["status"], "acquired");
+
+    let (_, _, queue) = get(server.port, "/ui/acme/shop/main", None).await;
+    assert!(
+        queue.contains("id=\"holder-silent\"")
+            && queue.contains("it keeps the lease until it releases or an admin revokes it"),
+        "{queue}"
+    );
+    assert!(
+        !queue.contains("lease expires"),
+        "no timeout applies:\n{queue}"
+    );
+    let (_, _, overview) = get(server.port, "/ui", None).await;
+    assert!(overview.contains("silent since grant"), "{overview}");
+
+    acquire(&server, key, "abc", "pr-7-abc", 2).await;
+    let (_, _, queue) = get(server.port, "/ui/acme/shop/main", None).await;
+    assert!(!queue.contains("holder-silent"), "{queue}");
+    assert!(
+        queue.contains("lease expires"),
+        "lease_timeout applies now:\n{queue}"
+    );
+}
+
 fn shot_dir() -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)

@@ -120,6 +120,12 @@ impl Source<'_> {
         if let Some(v) = &layer.lease_timeout {
             lease.lease_timeout = self.duration(v, &key("lease_timeout"))?;
         }
+        if let Some(v) = &layer.silent_holder_timeout {
+            let name = key("silent_holder_timeout");
+            let timeout = self.duration(v, &name)?;
+            lease.silent_holder_timeout = duration::check_silent_holder_timeout(timeout)
+                .or_else(|e| self.invalid(v.span(), &name, e))?;
+        }
         Ok(lease)
     }
 

@@ -28,6 +28,21 @@ pub enum DurationError {
     Invalid(String),
 }
 
+/// Bounds of `silent_holder_timeout` besides 0 (off): under a second it would take the
+/// lease from a client that cannot notice almost at once, and beyond a week no job still
+/// runs (GitHub ends a self-hosted job after 5 days), so it would be "off" by another name.
+pub const SILENT_HOLDER_TIMEOUT_MIN: Duration = Duration::from_secs(1);
+pub const SILENT_HOLDER_TIMEOUT_MAX: Duration = Duration::from_secs(7 * 24 * 60 * 60);
+
+/// Checks a `silent_holder_timeout`: 0 (off) or within the bounds above.
+pub fn check_silent_holder_timeout(d: Duration) -> Result<Duration, &'static str> {
+    if d.is_zero() || (SILENT_HOLDER_TIMEOUT_MIN..=SILENT_HOLDER_TIMEOUT_MAX).contains(&d) {
+        Ok(d)
+    } else {
+        Err("must be 0 (off) or between 1s and 7d")
+    }
+}
+
 /// Parses the text form: digits are seconds, anything else goes to humantime.
 pub fn parse(text: &str) -> Result<Duration, DurationError> {
     let text = text.trim();

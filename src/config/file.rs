@@ -66,6 +66,7 @@ pub struct LeaseFile {
     pub expected_build_count: Option<Spanned<i64>>,
     pub delay_assignment_count: Option<Spanned<i64>>,
     pub lease_timeout: Option<Spanned<RawDuration>>,
+    pub silent_holder_timeout: Option<Spanned<RawDuration>>,
 }
 
 /// One `[[repository]]`. The lease keys repeat `LeaseFile` because serde's `flatten`
@@ -81,6 +82,7 @@ pub struct RepositoryFile {
     pub expected_build_count: Option<Spanned<i64>>,
     pub delay_assignment_count: Option<Spanned<i64>>,
     pub lease_timeout: Option<Spanned<RawDuration>>,
+    pub silent_holder_timeout: Option<Spanned<RawDuration>>,
 }
 
 impl RepositoryFile {
@@ -92,6 +94,7 @@ impl RepositoryFile {
             expected_build_count: self.expected_build_count.clone(),
             delay_assignment_count: self.delay_assignment_count.clone(),
             lease_timeout: self.lease_timeout.clone(),
+            silent_holder_timeout: self.silent_holder_timeout.clone(),
         }
     }
 }

@@ -131,4 +131,7 @@ pub(super) fn apply_flags(settings: &mut Settings, cli: &Cli) {
     if let Some(timeout) = cli.lease_timeout {
         lease.lease_timeout = timeout;
     }
+    if let Some(timeout) = cli.silent_holder_timeout {
+        lease.silent_holder_timeout = timeout;
+    }
 }

@@ -673,3 +673,65 @@ fn a_redacted_url_keeps_everything_but_the_password() {
         assert_eq!(types::redact_url(url), shown);
     }
 }
+
+#[test]
+fn silent_holder_timeout_is_off_unless_set_and_set_per_repository_or_by_flag() {
+    let text = r#"
+[defaults]
+silent_holder_timeout = "2h"
+
+[[repository]]
+owner = "a"
+name = "b"
+base_ref = "c"
+silent_holder_timeout = 0
+
+[[repository]]
+owner = "a"
+name = "b"
+base_ref = "d"
+"#;
+    assert_eq!(
+        load("", &[]).unwrap().defaults.silent_holder_timeout,
+        Duration::ZERO,
+        "off by default: a holder silent since its grant keeps the lease"
+    );
+    let settings = load(text, &[]).unwrap();
+    assert_eq!(settings.defaults.silent_holder_timeout, secs(7200));
+    assert_eq!(
+        settings.repositories[0].lease.silent_holder_timeout,
+        Duration::ZERO
+    );
+    assert_eq!(
+        settings.repositories[1].lease.silent_holder_timeout,
+        secs(7200)
+    );
+    let flagged = load(text, &["--silent-holder-timeout", "45m"]).unwrap();
+    assert_eq!(flagged.defaults.silent_holder_timeout, secs(2700));
+    assert_eq!(
+        flagged.repositories[0].lease.silent_holder_timeout,
+        Duration::ZERO,
+        "a repository's own value beats the flag"
+    );
+}
+
+#[test]
+fn silent_holder_timeout_out_of_bounds_is_refused_with_its_key_and_line() {
+    for value in ["\"500ms\"", "\"8d\""] {
+        let message = error(&format!("[defaults]\n\nsilent_holder_timeout = {value}\n"));
+        assert!(
+            message.contains("line 3")
+                && message.contains("defaults.silent_holder_timeout")
+                && message.contains("between 1s and 7d"),
+            "{value}: {message}"
+        );
+    }
+    for value in ["500ms", "8d"] {
+        let refused = Cli::try_parse_from(["mq-lease-service", "--silent-holder-timeout", value])
+            .unwrap_err();
+        assert!(
+            refused.to_string().contains("between 1s and 7d"),
+            "{value}: {refused}"
+        );
+    }
+}

@@ -51,14 +51,18 @@ fn settings() -> impl Strategy<Value = LeaseSettings> {
         1u32..5,
         0u32..2,
         prop_oneof![Just(0u64), 30u64..200],
+        prop_oneof![Just(0u64), 30u64..200],
     )
-        .prop_map(|(window, ttl, expected, delay, lease)| LeaseSettings {
-            stabilisation_window: Duration::from_secs(window),
-            ttl: Duration::from_secs(ttl),
-            expected_build_count: expected,
-            delay_assignment_count: delay,
-            lease_timeout: Duration::from_secs(lease),
-        })
+        .prop_map(
+            |(window, ttl, expected, delay, lease, silent)| LeaseSettings {
+                stabilisation_window: Duration::from_secs(window),
+                ttl: Duration::from_secs(ttl),
+                expected_build_count: expected,
+                delay_assignment_count: delay,
+                lease_timeout: Duration::from_secs(lease),
+                silent_holder_timeout: Duration::from_secs(silent),
+            },
+        )
 }
 
 fn call(run: usize, priority: i64) -> AcquireRequest {
@@ -247,8 +251,9 @@ proptest! {
         // holder went silent.
         w.parked.clear();
         let quiet = if w.state.acquired().is_some() {
-            if w.settings.lease_timeout.is_zero() { return Ok(()); }
-            w.settings.lease_timeout.max(w.settings.ttl)
+            let heard = w.state.holder.as_ref().is_some_and(|h| h.heard_since_grant);
+            let Some(timeout) = w.settings.holder_timeout(heard) else { return Ok(()); };
+            timeout.max(w.settings.ttl)
         } else {
             w.settings.ttl
         };
@@ -427,6 +432,75 @@ proptest! {
                 if a.request.status == Status::Acquired {
                     prop_assert!(a.acquired_at.is_some());
                 }
+            }
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 600, ..ProptestConfig::default() })]
+
+    /// SPEC §13, exclusion before liveness: a holder that has not called since its grant
+    /// (a client that may not learn its lease ran out) loses the lease only by its own
+    /// release when `silent_holder_timeout` is off, whatever the other runs do and however
+    /// long it is silent; with the opt-in, never before that long after its grant. Once it
+    /// has called, `lease_timeout` applies as before (the first property covers that).
+    #[test]
+    fn a_holder_silent_since_its_grant_loses_the_lease_only_as_configured(settings in settings(), ops in prop::collection::vec(op(), 1..80)) {
+        let mut w = World { state: ProviderState::new(T0), settings, parked: Vec::new(), now: T0, last_call: T0, round_succeeded: false };
+        for op in ops {
+            let before = w.state.clone();
+            let silent_holder = before
+                .acquired()
+                .zip(before.holder.clone())
+                .filter(|(_, h)| !h.heard_since_grant)
+                .map(|(a, h)| (a.request.head_sha, h.granted_at));
+            let mut events = Vec::new();
+            // Did the silent holder itself call (a sign of life, or its release)?
+            let mut holder_called = false;
+            match op {
+                Op::Acquire { run, priority, park } => {
+                    let c = call(run, priority);
+                    holder_called = silent_holder.as_ref().is_some_and(|(sha, _)| sha == &c.head_sha);
+                    w.parked.retain(|p| p.head_sha != c.head_sha);
+                    let answer = w.state.acquire(&w.settings, &c, w.now, &mut events);
+                    if park && matches!(&answer, Ok(a) if a.request.status == Status::Pending) {
+                        w.parked.push(c.clone());
+                    }
+                    w.settle(&mut events);
+                }
+                Op::Unpark { run } => {
+                    let sha = call(run, 1).head_sha;
+                    w.parked.retain(|c| c.head_sha != sha);
+                }
+                Op::Release { run, success } => {
+                    let sha = call(run, 1).head_sha;
+                    holder_called = silent_holder.as_ref().is_some_and(|(h, _)| h == &sha);
+                    let outcome = if success { Outcome::Success } else { Outcome::Failure };
+                    let _ = w.state.release(&sha, outcome, None, w.now, &mut events);
+                    w.settle(&mut events);
+                }
+                Op::Advance { secs } => {
+                    w.now = w.now.plus(Duration::from_secs(secs));
+                    w.settle(&mut events);
+                }
+            }
+            w.check_structure()?;
+            let Some((sha, granted_at)) = silent_holder else { continue };
+            if holder_called {
+                continue;
+            }
+            let still_holds = w.state.acquired().is_some_and(|a| a.request.head_sha == sha);
+            if w.settings.silent_holder_timeout.is_zero() {
+                prop_assert!(still_holds, "a holder silent since its grant lost the lease without the opt-in: {:?}", events);
+            } else if !still_holds {
+                prop_assert!(
+                    w.now >= granted_at.plus(w.settings.silent_holder_timeout),
+                    "the lease was taken {:?} after the grant, before silent_holder_timeout {:?}",
+                    w.now.since(granted_at),
+                    w.settings.silent_holder_timeout
+                );
+                prop_assert!(events.iter().any(|e| e.kind == EventKind::LeaseExpired && e.head_sha.as_ref() == Some(&sha)));
             }
         }
     }

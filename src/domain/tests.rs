@@ -17,6 +17,7 @@ pub(super) fn settings() -> LeaseSettings {
         expected_build_count: 3,
         delay_assignment_count: 0,
         lease_timeout: Duration::from_secs(600),
+        silent_holder_timeout: Duration::ZERO,
     }
 }
 
@@ -388,6 +389,8 @@ fn a_silent_holder_loses_the_lease_after_lease_timeout_and_the_next_run_takes_ov
     for (s, p) in [("a", 1), ("b", 2), ("c", 3)] {
         q.acquire(s, p, at(0)).unwrap();
     }
+    // Its one call after the grant: from here on it is a holder that can tell.
+    assert_eq!(q.acquire("c", 3, at(0)), Ok(Status::Acquired));
     q.acquire("b", 2, at(25)).unwrap();
     q.acquire("b", 2, at(50)).unwrap();
     q.tick(at(59));
@@ -565,4 +568,191 @@ fn a_passed_stabilisation_window_is_no_longer_a_deadline() {
         Some(at(34)),
         "then only the ttl of the silent run"
     );
+}
+
+// ---- SPEC §13: exclusion before liveness; a completed run's release --------------------------
+
+/// A round of three where `c` (priority 3) is granted at `at(0)` and says nothing more.
+fn silent_holder_round(settings: LeaseSettings) -> Queue {
+    let mut q = Queue::with(settings);
+    for (s, p) in [("a", 1), ("b", 2), ("c", 3)] {
+        q.acquire(s, p, at(0)).unwrap();
+    }
+    assert_eq!(q.holder_sha(), Some(sha("c")));
+    q
+}
+
+impl Queue {
+    fn holder_sha(&self) -> Option<HeadSha> {
+        self.state.acquired().map(|a| a.request.head_sha)
+    }
+}
+
+#[test]
+fn a_holder_silent_since_its_grant_keeps_the_lease_past_lease_timeout_however_long() {
+    let mut q = silent_holder_round(LeaseSettings {
+        lease_timeout: Duration::from_secs(60),
+        ..settings()
+    });
+    // The others keep polling (so they stay known) far past the lease timeout.
+    for t in (10..=3_600).step_by(10) {
+        assert_eq!(q.acquire("b", 2, at(t)), Ok(Status::Pending));
+        assert_eq!(q.acquire("a", 1, at(t)), Ok(Status::Pending));
+        q.tick(at(t));
+    }
+    q.tick(at(365 * 24 * 3_600));
+    assert_eq!(q.holder_sha(), Some(sha("c")));
+    assert!(!q.kinds().contains(&EventKind::LeaseExpired));
+    assert_eq!(q.state.lease_expires_at(&q.settings), None);
+    assert_eq!(
+        q.release("c", Outcome::Success, at(365 * 24 * 3_600)),
+        Ok(Status::Completed),
+        "its release, however late, is its own"
+    );
+}
+
+#[test]
+fn the_timer_does_not_wake_for_a_holder_silent_since_its_grant() {
+    let mut q = silent_holder_round(LeaseSettings {
+        lease_timeout: Duration::from_secs(60),
+        ..settings()
+    });
+    // Only the pending runs' ttl is a deadline; after they are gone, none.
+    assert_eq!(q.tick(at(1)), Some(at(30)));
+    assert_eq!(q.tick(at(30)), None);
+    assert_eq!(q.holder_sha(), Some(sha("c")));
+}
+
+#[test]
+fn one_call_after_the_grant_puts_the_holder_under_lease_timeout() {
+    let mut q = silent_holder_round(LeaseSettings {
+        lease_timeout: Duration::from_secs(60),
+        ..settings()
+    });
+    assert_eq!(q.acquire("c", 3, at(15)), Ok(Status::Acquired));
+    assert!(q.state.holder.as_ref().unwrap().heard_since_grant);
+    assert_eq!(q.state.lease_expires_at(&q.settings), Some(at(75)));
+    for t in (20..75).step_by(10) {
+        q.acquire("b", 2, at(t)).unwrap();
+        q.tick(at(t));
+    }
+    assert_eq!(q.holder_sha(), Some(sha("c")));
+    q.tick(at(75));
+    assert!(q.kinds().contains(&EventKind::LeaseExpired));
+    assert_eq!(q.acquire("b", 2, at(76)), Ok(Status::Acquired));
+}
+
+#[test]
+fn silent_holder_timeout_takes_the_lease_from_a_holder_silent_since_its_grant_as_configured() {
+    let mut q = silent_holder_round(LeaseSettings {
+        lease_timeout: Duration::from_secs(600),
+        silent_holder_timeout: Duration::from_secs(120),
+        ..settings()
+    });
+    assert_eq!(q.state.lease_expires_at(&q.settings), Some(at(120)));
+    for t in (10..120).step_by(10) {
+        q.acquire("b", 2, at(t)).unwrap();
+        q.tick(at(t));
+    }
+    assert_eq!(q.tick(at(119)), Some(at(120)));
+    assert_eq!(q.holder_sha(), Some(sha("c")), "not a moment early");
+    q.tick(at(120));
+    let expired = q
+        .events
+        .iter()
+        .find(|e| e.kind == EventKind::LeaseExpired)
+        .expect("the lease expired");
+    assert_eq!(expired.head_sha, Some(sha("c")));
+    assert_eq!(
+        expired.reason.as_deref(),
+        Some("silent since its grant for silent_holder_timeout")
+    );
+    assert_eq!(q.acquire("b", 2, at(121)), Ok(Status::Acquired));
+}
+
+#[test]
+fn the_opt_in_does_not_shorten_the_lease_of_a_holder_that_called() {
+    let mut q = silent_holder_round(LeaseSettings {
+        lease_timeout: Duration::from_secs(600),
+        silent_holder_timeout: Duration::from_secs(120),
+        ..settings()
+    });
+    q.acquire("c", 3, at(15)).unwrap();
+    q.tick(at(500));
+    assert_eq!(q.holder_sha(), Some(sha("c")));
+    assert_eq!(q.state.lease_expires_at(&q.settings), Some(at(615)));
+}
+
+#[test]
+fn the_waiting_reason_and_a_409_say_whether_the_holder_is_silent_since_its_grant() {
+    let mut q = silent_holder_round(settings());
+    let waiting = |q: &mut Queue, t| match q.acquire_answer("b", 2, at(t)).unwrap().waiting {
+        Some(Waiting::LeaseHeld { holder }) => holder.silent_since_grant,
+        other => panic!("expected lease_held, got {other:?}"),
+    };
+    assert!(waiting(&mut q, 1));
+    let Err(LeaseError::Conflict(busy)) = q.acquire("new", 9, at(1)) else {
+        panic!("a new run gets 409")
+    };
+    assert_eq!(busy.holder.map(|h| h.silent_since_grant), Some(true));
+    q.acquire("c", 3, at(2)).unwrap();
+    assert!(!waiting(&mut q, 3));
+}
+
+#[test]
+fn a_release_by_a_run_told_completed_is_answered_completed_and_changes_nothing() {
+    let mut q = silent_holder_round(settings());
+    q.release("c", Outcome::Success, at(1)).unwrap();
+    assert_eq!(q.acquire("b", 2, at(2)), Ok(Status::Completed));
+    let before = q.state.clone();
+    let events = q.events.len();
+    for outcome in [Outcome::Success, Outcome::Failure] {
+        assert_eq!(q.release("b", outcome, at(3)), Ok(Status::Completed));
+    }
+    // With a token too (it never held one: there is nothing to fence).
+    let answer = q
+        .state
+        .release(&sha("b"), Outcome::Failure, Some(99), at(3), &mut q.events)
+        .unwrap();
+    assert_eq!(answer.request.status, Status::Completed);
+    assert_eq!(answer.fencing_token, None);
+    assert_eq!(q.state, before);
+    assert_eq!(q.events.len(), events);
+}
+
+#[test]
+fn a_release_by_a_run_not_yet_told_completed_is_refused_and_changes_nothing() {
+    let mut q = silent_holder_round(settings());
+    q.release("c", Outcome::Success, at(1)).unwrap();
+    let before = q.state.clone();
+    assert!(matches!(
+        q.release("a", Outcome::Failure, at(2)),
+        Err(LeaseError::NotHolder { .. })
+    ));
+    assert_eq!(q.state, before);
+    assert_eq!(q.acquire("a", 1, at(3)), Ok(Status::Completed));
+    assert_eq!(
+        q.release("a", Outcome::Success, at(4)),
+        Ok(Status::Completed)
+    );
+}
+
+#[test]
+fn a_release_by_any_other_non_holder_is_still_refused() {
+    let mut q = silent_holder_round(settings());
+    for who in ["a", "b", "never-seen"] {
+        assert!(
+            matches!(
+                q.release(who, Outcome::Success, at(1)),
+                Err(LeaseError::NotHolder { .. })
+            ),
+            "{who}"
+        );
+    }
+    // A failed former holder repeating a different outcome: still 400.
+    q.release("c", Outcome::Failure, at(2)).unwrap();
+    assert!(matches!(
+        q.release("c", Outcome::Success, at(3)),
+        Err(LeaseError::OutcomeMismatch { .. })
+    ));
 }

@@ -10,6 +10,10 @@ pub struct HolderInfo {
     pub status: Status,
     /// When it was granted the lease.
     pub since: Time,
+    /// It has not called acquire since its grant (SPEC §13): it may be a client that
+    /// cannot learn that its lease ran out, so it keeps the lease unless the operator
+    /// set `silent_holder_timeout`.
+    pub silent_since_grant: bool,
 }
 
 /// The one reason a `pending` run is not granted the lease now. When several apply, the

@@ -85,6 +85,7 @@ fn a_run_is_told_lease_held_with_the_holder_and_since_when() {
                 priority: Priority::parse(3).unwrap(),
                 status: Status::Acquired,
                 since: at(0),
+                silent_since_grant: true,
             }
         })
     );

@@ -189,12 +189,20 @@ impl LeaseMetrics {
 
 impl ProviderMetrics {
     /// The gauges, as the provider now is: runs known in the round, whether a live lease
-    /// is held and since when, long-poll callers held open.
-    pub fn publish(&self, known: usize, holder_since: Option<Time>, waiting: usize) {
+    /// is held and since when, whether its holder is silent since its grant, long-poll
+    /// callers held open.
+    pub fn publish(
+        &self,
+        known: usize,
+        holder_since: Option<Time>,
+        holder_silent: bool,
+        waiting: usize,
+    ) {
         let f = &self.figures;
         f.known_requests
             .store(i64::try_from(known).unwrap_or(i64::MAX), Relaxed);
         f.holder.store(i64::from(holder_since.is_some()), Relaxed);
+        f.holder_silent.store(i64::from(holder_silent), Relaxed);
         f.set_holder_since(holder_since.map(|t| t.0));
         f.waiting_requests
             .store(i64::try_from(waiting).unwrap_or(i64::MAX), Relaxed);

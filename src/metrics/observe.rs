@@ -45,10 +45,17 @@ impl ProviderMetrics {
                     }
                 }
                 EventKind::LeaseExpired => {
-                    info!(
-                        "{}: lease of {sha} expired after {:?} without a sign of life",
-                        label, settings.lease_timeout
-                    );
+                    match &e.reason {
+                        // Silent since its grant: the operator's opt-in took the lease.
+                        Some(reason) => info!(
+                            "{}: lease of {sha} expired after {:?}: {reason}",
+                            label, settings.silent_holder_timeout
+                        ),
+                        None => info!(
+                            "{}: lease of {sha} expired after {:?} without a sign of life",
+                            label, settings.lease_timeout
+                        ),
+                    }
                     f.expired_leases.fetch_add(1, Relaxed);
                     self.released("failure");
                 }

@@ -31,6 +31,8 @@ pub const ACTIONS: [&str; 3] = ["revoke", "pause", "resume"];
 pub struct Figures {
     pub known_requests: AtomicI64,
     pub holder: AtomicI64,
+    /// 1 while the live holder has not called since its grant (SPEC §13).
+    pub holder_silent: AtomicI64,
     /// Unix ms of the live holder's grant, or [`NO_HOLDER`].
     holder_since_ms: AtomicI64,
     pub waiting_requests: AtomicI64,
@@ -49,6 +51,7 @@ impl Default for Figures {
         Self {
             known_requests: AtomicI64::new(0),
             holder: AtomicI64::new(0),
+            holder_silent: AtomicI64::new(0),
             holder_since_ms: AtomicI64::new(NO_HOLDER),
             waiting_requests: AtomicI64::new(0),
             grants: AtomicU64::new(0),
@@ -118,6 +121,9 @@ impl Series {
         let gauge = |f: &Figures, g: fn(&Figures) -> &AtomicI64| Some(g(f).load(Relaxed));
         family(out, KNOWN, all(), |f| gauge(f, |f| &f.known_requests));
         family(out, HOLDER, all(), |f| gauge(f, |f| &f.holder));
+        family(out, HOLDER_SILENT, all(), |f| {
+            gauge(f, |f| &f.holder_silent)
+        });
         family_f64(out, HOLDER_SINCE, all(), |f| {
             f.holder_since_ms().map(|ms| ms as f64 / 1000.0)
         });
@@ -153,6 +159,11 @@ const HOLDER: Family = Family(
     "gauge",
     "1 while a run holds a live lease",
 );
+const HOLDER_SILENT: Family = Family(
+    "mq_lease_holder_silent",
+    "gauge",
+    "1 while the holder has not called acquire since its grant: it keeps the lease until it releases, an admin revokes it, or silent_holder_timeout",
+);
 const HOLDER_SINCE: Family = Family(
     "mq_lease_holder_acquired_timestamp_seconds",
     "gauge",
@@ -182,7 +193,7 @@ const EVICTIONS: Family = Family(
 const EXPIRED: Family = Family(
     "mq_lease_expired_leases_total",
     "counter",
-    "Leases taken from a holder silent for lease_timeout",
+    "Leases taken from a silent holder (lease_timeout, or silent_holder_timeout for one silent since its grant)",
 );
 const STORE_FAILURES: Family = Family(
     "mq_lease_store_failures_total",

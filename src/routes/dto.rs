@@ -100,8 +100,8 @@ pub struct RequestTimes {
     /// Holder of a live lease only: when it was granted.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub acquired_at: Option<String>,
-    /// Holder of a live lease only: when it loses the lease if silent; `null` when
-    /// `lease_timeout` is off.
+    /// Holder of a live lease only: when it loses the lease if silent; `null` when no
+    /// timeout applies to it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lease_expires_at: Option<Option<String>>,
 }
@@ -133,6 +133,7 @@ pub fn holder_view(h: &HolderInfo) -> Value {
         "priority": h.priority.get(),
         "status": h.status.as_str(),
         "since": h.since.rfc3339(),
+        "silent_since_grant": h.silent_since_grant,
     })
 }
 
@@ -372,6 +373,7 @@ pub fn provider_view(s: &ProviderSnapshot) -> Value {
             "expected_request_count": lease.expected_build_count,
             "delay_assignment_count": lease.delay_assignment_count,
             "lease_timeout": lease.lease_timeout.as_secs(),
+            "silent_holder_timeout": lease.silent_holder_timeout.as_secs(),
         },
     })
 }
@@ -444,6 +446,7 @@ mod tests {
             priority: Priority::parse(9).unwrap(),
             status: Status::Acquired,
             since: Time(1_700_000_010_000),
+            silent_since_grant: true,
         };
         let waiting = [
             Waiting::Paused,

@@ -55,8 +55,8 @@ pub async fn acquire(
     params(schema::ProviderPath),
     request_body(content = schema::ReleaseRequest, content_type = "application/json"),
     responses(
-        (status = 200, description = "The request context after the release", body = schema::RequestContext),
-        (status = 400, description = "A value fails validation, or the caller is not the holder", body = schema::ErrorBody),
+        (status = 200, description = "The request context after the release; for a run told `completed` (or of a round whose holder succeeded), `completed` again whatever status it sends, and nothing changes", body = schema::RequestContext),
+        (status = 400, description = "A value fails validation, or the caller is not the holder (and was not told `completed`)", body = schema::ErrorBody),
         (status = 401, description = "Credentials are required and missing or wrong", body = schema::ErrorBody),
         (status = 403, description = "A repository's OIDC token may not use this provider or route", body = schema::ErrorBody),
         (status = 404, description = "Unknown provider (not configured, auto-registration off)", body = schema::ErrorBody),

@@ -189,8 +189,9 @@ pub struct RequestView {
     /// Holder of a live lease only: when it was granted.
     #[schema(format = DateTime)]
     pub acquired_at: Option<String>,
-    /// Holder of a live lease only: when it loses the lease if silent; `null` when
-    /// `lease_timeout` is off.
+    /// Holder of a live lease only: when it loses the lease if silent; `null` when no
+    /// timeout applies to it (`lease_timeout` off, or silent since its grant and
+    /// `silent_holder_timeout` off).
     #[schema(format = DateTime)]
     pub lease_expires_at: Option<String>,
 }
@@ -211,6 +212,10 @@ pub struct Holder {
     /// When it was granted the lease.
     #[schema(format = DateTime)]
     pub since: String,
+    /// It has not called acquire since its grant: a client that may not learn that its
+    /// lease ran out, so it keeps the lease until it releases or an admin revokes it,
+    /// unless `silent_holder_timeout` is set.
+    pub silent_since_grant: bool,
 }
 
 /// Why a run waits.
@@ -282,9 +287,12 @@ pub struct ProviderConfig {
     pub expected_request_count: u64,
     #[schema(minimum = 0)]
     pub delay_assignment_count: u64,
-    /// 0 = off.
+    /// For a holder that called acquire after its grant; 0 = off.
     #[schema(minimum = 0)]
     pub lease_timeout: u64,
+    /// For a holder silent since its grant; 0 = off (it keeps the lease).
+    #[schema(minimum = 0)]
+    pub silent_holder_timeout: u64,
 }
 
 /// One merge queue: the holder, the known requests, the settings. More fields may be

@@ -196,9 +196,12 @@ pub struct HolderView {
     pub run: Run,
     pub fencing_token: u64,
     pub since: Moment,
-    /// Time left before the lease times out (`None` when `lease_timeout` is off or the
-    /// holder has already released).
+    /// Time left before the lease times out (`None` when no timeout applies to the holder
+    /// or it has already released).
     pub expires_in: Option<String>,
+    /// A live holder that has not called acquire since its grant (SPEC §13): it keeps the
+    /// lease until it releases or an admin revokes it, unless `silent_holder_timeout` is set.
+    pub silent: bool,
 }
 
 /// The stabilisation window of a round nobody holds yet.
@@ -287,14 +290,18 @@ fn holder_view(snap: &ProviderSnapshot, view: &Value, now: Time) -> Option<Holde
     let state = &snap.state;
     let holder = state.holder.as_ref()?;
     let (request, token) = state.holder_request()?;
-    let timeout = snap.settings.lease_timeout;
-    let expires_in = (request.status == Status::Acquired && !timeout.is_zero())
-        .then(|| human(state.holder_seen.plus(timeout).since(now)));
+    let live = request.status == Status::Acquired;
+    let expires_in = snap
+        .settings
+        .holder_timeout(holder.heard_since_grant)
+        .filter(|_| live)
+        .map(|timeout| human(state.holder_seen.plus(timeout).since(now)));
     Some(HolderView {
         run: run(&snap.key, request, view, now),
         fencing_token: token,
         since: Moment::new(holder.granted_at, now),
         expires_in,
+        silent: live && !holder.heard_since_grant,
     })
 }
 
@@ -393,6 +400,7 @@ pub fn queue_detail(snap: &ProviderSnapshot, view: &Value, now: Time) -> QueueDe
                 settings.delay_assignment_count.to_string(),
             ),
             ("lease timeout", off(settings.lease_timeout)),
+            ("silent holder timeout", off(settings.silent_holder_timeout)),
         ],
     }
 }

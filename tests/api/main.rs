@@ -5,6 +5,7 @@ mod common;
 
 mod admin;
 mod auth;
+mod drop_in;
 mod errors;
 mod helpers;
 mod lease_flow;

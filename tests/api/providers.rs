@@ -62,7 +62,7 @@ async fn the_provider_view_shows_known_requests_by_priority_the_holder_and_the_c
     assert_eq!(view.json["acquired"]["request"]["head_sha"], "c");
     assert_eq!(
         view.json["config"],
-        json!({"stabilize_duration": 300, "ttl": 30, "expected_request_count": 3, "delay_assignment_count": 0, "lease_timeout": 600})
+        json!({"stabilize_duration": 300, "ttl": 30, "expected_request_count": 3, "delay_assignment_count": 0, "lease_timeout": 600, "silent_holder_timeout": 0})
     );
     let at = view.json["last_updated_at"].as_str().unwrap();
     assert!(humantime::parse_rfc3339(at).is_ok(), "{at}");

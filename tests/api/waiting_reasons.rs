@@ -124,12 +124,21 @@ async fn an_acquired_answer_carries_its_lease_times_and_no_waiting() {
     let res = app.acquire(KEY, &body("c", 3)).await;
     assert_eq!(res.lease(), "acquired");
     assert!(res.json.get("waiting").is_none());
-    // The default lease_timeout is 10m, counted from the last sign of life (now).
+    // Silent since its grant (it has not called since): no timeout applies yet (SPEC §13).
+    assert_eq!(
+        res.json["lease_expires_at"],
+        serde_json::Value::Null,
+        "{}",
+        res.json
+    );
+    assert_eq!(res.json["request"]["acquired_at"], res.json["acquired_at"]);
+    // Its first call after the grant puts it under the default lease_timeout, 10m,
+    // counted from its last sign of life (now).
+    let res = app.acquire(KEY, &body("c", 3)).await;
     assert_eq!(
         seconds_between(&res.json["acquired_at"], &res.json["lease_expires_at"]),
         600
     );
-    assert_eq!(res.json["request"]["acquired_at"], res.json["acquired_at"]);
 }
 
 #[actix_web::test]

@@ -297,6 +297,7 @@ impl ProviderActor {
         self.metrics.publish(
             self.state.requests.len(),
             since.map(|h| h.granted_at),
+            since.is_some_and(|h| !h.heard_since_grant),
             self.parked.len(),
         );
     }

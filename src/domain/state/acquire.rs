@@ -81,6 +81,11 @@ impl ProviderState {
 
         if self.is_holder(sha) {
             // Rule 4 (and a completed or failed holder hearing its own outcome again).
+            // A call after the grant is the sign of life that puts the holder under
+            // `lease_timeout` (SPEC §13).
+            if let Some(h) = self.holder.as_mut() {
+                h.heard_since_grant = true;
+            }
             self.holder_seen = now;
             if now.since(self.holder_seen_at) >= seen_granularity(settings) {
                 self.holder_seen_at = now;
@@ -89,23 +94,36 @@ impl ProviderState {
                 .answer_to(sha)
                 .unwrap_or_else(|| Answer::of(known, None)));
         }
-        if self.holder_status() == Some(Status::Completed) {
-            // Rule 3: this run's commits were part of the winner's.
-            if let Some(mut request) = self.take_request(sha) {
-                request.status = Status::Completed;
-                events.push(Event::of(EventKind::Completed, now, Some(&request)));
-                self.remember(Finished {
-                    request: request.clone(),
-                    released: None,
-                    fencing_token: None,
-                });
-                self.end_round_if_done();
-                return Ok(Answer::of(request, None));
-            }
+        if let Some(answer) = self.tell_completed(sha, now, events) {
+            return Ok(answer);
         }
         Ok(self
             .elect(settings, sha, now, events)
             .unwrap_or_else(|| Answer::of(known, None)))
+    }
+
+    /// Rule 3: once the holder has completed, the other known run `sha` is told
+    /// `completed` (its commits were part of the winner's) and leaves the round. `None`
+    /// when the holder has not completed or `sha` is not one of the round's other runs.
+    fn tell_completed(
+        &mut self,
+        sha: &HeadSha,
+        now: Time,
+        events: &mut Vec<Event>,
+    ) -> Option<Answer> {
+        if self.holder_status() != Some(Status::Completed) || self.is_holder(sha) {
+            return None;
+        }
+        let mut request = self.take_request(sha)?;
+        request.status = Status::Completed;
+        events.push(Event::of(EventKind::Completed, now, Some(&request)));
+        self.remember(Finished {
+            request: request.clone(),
+            released: None,
+            fencing_token: None,
+        });
+        self.end_round_if_done();
+        Some(Answer::of(request, None))
     }
 
     /// Rule 5: may the pending caller `sha` win now? `None` only if `sha` is not known.
@@ -141,6 +159,7 @@ impl ProviderState {
             head_sha: sha.clone(),
             fencing_token: self.last_fencing_token,
             granted_at: now,
+            heard_since_grant: false,
         });
         self.holder_seen = now;
         self.holder_seen_at = now;

@@ -6,12 +6,16 @@ impl ProviderState {
     /// Housekeeping: lease expiry, TTL eviction, end of round. When it next has something
     /// to do is [`ProviderState::next_deadline`] (the one place that computes it).
     pub fn housekeep(&mut self, settings: &LeaseSettings, now: Time, events: &mut Vec<Event>) {
-        let lease_timeout = settings.lease_timeout;
-        if !lease_timeout.is_zero()
-            && self.holder_status() == Some(Status::Acquired)
-            && now.since(self.holder_seen) >= lease_timeout
+        if self
+            .holder_deadline(settings, self.holder_seen)
+            .is_some_and(|deadline| now >= deadline)
         {
+            let silent = self.holder.as_ref().is_some_and(|h| !h.heard_since_grant);
+            let before = events.len();
             self.finish_holder(Outcome::Failure, EventKind::LeaseExpired, now, events);
+            if let (true, Some(e)) = (silent, events.get_mut(before)) {
+                e.reason = Some("silent since its grant for silent_holder_timeout".to_owned());
+            }
         }
         let holder = self.holder.as_ref().map(|h| h.head_sha.clone());
         let resumed_at = self.resumed_at;
@@ -62,10 +66,10 @@ impl ProviderState {
         for r in self.requests.iter().filter(|r| r.status == Status::Pending) {
             consider(self.ttl_from(r).plus(settings.ttl));
         }
+        if let Some(deadline) = self.holder_deadline(settings, self.holder_seen) {
+            consider(deadline);
+        }
         match self.holder_status() {
-            Some(Status::Acquired) if !settings.lease_timeout.is_zero() => {
-                consider(self.holder_seen.plus(settings.lease_timeout));
-            }
             // The window's end matters once (parked callers may win then); after it has
             // passed it is no deadline, or the timer would fire again and again.
             None if !self.requests.is_empty()

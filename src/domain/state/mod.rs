@@ -49,6 +49,10 @@ pub struct Holder {
     pub head_sha: HeadSha,
     pub fencing_token: u64,
     pub granted_at: Time,
+    /// Whether it called acquire after its grant (SPEC §13): a client that does shows it
+    /// learns about its lease, so `lease_timeout` applies to it. One silent since its
+    /// grant may not; it keeps the lease unless `silent_holder_timeout` is set. Saved.
+    pub heard_since_grant: bool,
 }
 
 /// A run whose part in a round is over: a former holder (with its outcome) or a run
@@ -74,7 +78,7 @@ pub struct Answer {
     /// For the holder of a live lease: when it was granted.
     pub acquired_at: Option<Time>,
     /// For the holder of a live lease: when it loses the lease if it stays silent
-    /// (`None` when `lease_timeout` is off).
+    /// (`None` when no timeout applies to it: see [`LeaseSettings::holder_timeout`]).
     pub lease_expires_at: Option<Time>,
 }
 
@@ -191,6 +195,17 @@ impl ProviderState {
         let h = self.holder.as_ref()?;
         let r = self.requests.iter().find(|r| r.head_sha == h.head_sha)?;
         Some((r, h.fencing_token))
+    }
+
+    /// When the live holder loses its lease if it stays silent, counted from `seen` (its
+    /// last sign of life, or its grant); `None` when no timeout applies to it.
+    pub(super) fn holder_deadline(&self, settings: &LeaseSettings, seen: Time) -> Option<Time> {
+        let h = self.holder.as_ref()?;
+        if self.holder_status() != Some(Status::Acquired) {
+            return None;
+        }
+        let timeout = settings.holder_timeout(h.heard_since_grant)?;
+        Some(seen.max(h.granted_at).plus(timeout))
     }
 
     /// The holder's status (acquired, completed or failure), if there is a holder.

@@ -3,7 +3,7 @@
 use super::*;
 
 impl ProviderState {
-    /// `release` (SPEC §3, §6 fencing).
+    /// `release` (SPEC §3, §6 fencing, §13 a completed run's release).
     pub fn release(
         &mut self,
         sha: &HeadSha,
@@ -32,6 +32,14 @@ impl ProviderState {
                     head_sha: sha.to_string(),
                 });
             }
+        }
+        // SPEC §13: a run told `completed` releasing, as clients that release on every run
+        // do, hears `completed` again whatever status it sends, and nothing changes. (A
+        // run not told yet is another non-holder: it learns on its next acquire call.)
+        if let Some(f) = self.recalled(sha).filter(|f| f.released.is_none()) {
+            let mut request = f.request.clone();
+            request.status = Status::Completed;
+            return Ok(Answer::of(request, None));
         }
         // Not the live holder: a repeated release of a former holder is idempotent.
         if let Some(f) = self.recalled(sha).filter(|f| f.released.is_some()) {

@@ -12,23 +12,17 @@ impl ProviderState {
             priority: r.priority,
             status: r.status,
             since: h.granted_at,
+            silent_since_grant: !h.heard_since_grant,
         })
     }
 
     /// When the live holder loses its lease if silent; `None` when there is no live
-    /// lease or `lease_timeout` is off.
+    /// lease or no timeout applies to it ([`LeaseSettings::holder_timeout`]).
     /// Counted from the saved sign of life, so it may be earlier than the real deadline
     /// by up to [`seen_granularity`] (or, after a restart, the downtime: a restart gives
     /// the holder a fresh timeout) but never later.
     pub fn lease_expires_at(&self, settings: &LeaseSettings) -> Option<Time> {
-        let h = self.holder.as_ref()?;
-        (self.holder_status() == Some(Status::Acquired) && !settings.lease_timeout.is_zero()).then(
-            || {
-                self.holder_seen_at
-                    .max(h.granted_at)
-                    .plus(settings.lease_timeout)
-            },
-        )
+        self.holder_deadline(settings, self.holder_seen_at)
     }
 
     /// Why the known `pending` run `sha` is not granted at `now` (SPEC §8); `None` for a

@@ -111,3 +111,50 @@ fn pause_and_last_seen_times_round_trip_through_the_record() {
     assert_eq!(stored.state.requests[0].last_seen, Time(7_000));
     assert_eq!(stored.state.requests[0].registered_at, Time(2_000));
 }
+
+/// SPEC §13: whether the holder has called since its grant decides which timeout applies,
+/// so a restart must not turn a holder that called back into a silent one (nor the
+/// other way round), and the opt-in setting is kept with the record.
+#[test]
+fn the_holders_sign_of_life_and_the_silent_holder_timeout_round_trip_through_the_record() {
+    let key = ProviderKey::parse("acme:shop:main").unwrap();
+    let settings = LeaseSettings {
+        expected_build_count: 1,
+        silent_holder_timeout: std::time::Duration::from_secs(3_600),
+        ..LeaseSettings::default()
+    };
+    let mut state = ProviderState::new(Time(1_000));
+    let mut events = Vec::new();
+    poll(&mut state, &settings, "a", 2_000, &mut events);
+    let silent = encode(&key, &settings, 1, &state);
+    poll(&mut state, &settings, "a", 3_000, &mut events);
+    let heard = encode(&key, &settings, 1, &state);
+    assert_ne!(
+        silent, heard,
+        "the first call after the grant is a change to save"
+    );
+
+    for (bytes, expected) in [(silent, false), (heard, true)] {
+        let (_, mut stored) = decode("acme:shop:main", &bytes).unwrap();
+        stored.state.resume(Time(60_000));
+        let holder = stored.state.holder.expect("holder kept");
+        assert_eq!(holder.heard_since_grant, expected);
+        assert_eq!(
+            stored.settings.silent_holder_timeout,
+            settings.silent_holder_timeout
+        );
+    }
+}
+
+/// A record written before the sign of life was saved loads its holder as silent since
+/// its grant: the side that never hands the lease to a second run.
+#[test]
+fn a_holder_in_a_record_from_before_is_read_as_silent_since_its_grant() {
+    let (_, stored) =
+        decode("acme:shop:release/1.x", RECORD_BEFORE_PAUSE.as_bytes()).expect("old record loads");
+    assert_eq!(
+        stored.state.holder.map(|h| h.heard_since_grant),
+        Some(false)
+    );
+    assert!(stored.settings.silent_holder_timeout.is_zero());
+}

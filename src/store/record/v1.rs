@@ -21,6 +21,9 @@ pub(super) struct SettingsV1 {
     pub(super) expected_build_count: u32,
     pub(super) delay_assignment_count: u32,
     pub(super) lease_timeout: Duration,
+    /// Absent in records written before `silent_holder_timeout` existed, and when off.
+    #[serde(default, skip_serializing_if = "Duration::is_zero")]
+    pub(super) silent_holder_timeout: Duration,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -56,6 +59,10 @@ pub(super) struct HolderV1 {
     pub(super) head_sha: String,
     pub(super) fencing_token: u64,
     pub(super) granted_at: u64,
+    /// Absent when false, and in records written before it was saved: read as silent
+    /// since the grant, the safe side (the holder's next call shows otherwise).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub(super) heard_since_grant: bool,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -130,6 +137,7 @@ impl From<&LeaseSettings> for SettingsV1 {
             expected_build_count: s.expected_build_count,
             delay_assignment_count: s.delay_assignment_count,
             lease_timeout: s.lease_timeout,
+            silent_holder_timeout: s.silent_holder_timeout,
         }
     }
 }
@@ -195,6 +203,7 @@ impl From<&ProviderState> for StateV1 {
                 head_sha: h.head_sha.as_str().to_owned(),
                 fencing_token: h.fencing_token,
                 granted_at: h.granted_at.0,
+                heard_since_grant: h.heard_since_grant,
             }),
             last_updated_at: s.last_updated_at.0,
             round_started_at: s.round_started_at.map(|t| t.0),
@@ -240,6 +249,7 @@ impl From<SettingsV1> for LeaseSettings {
             expected_build_count: s.expected_build_count,
             delay_assignment_count: s.delay_assignment_count,
             lease_timeout: s.lease_timeout,
+            silent_holder_timeout: s.silent_holder_timeout,
         }
     }
 }
@@ -322,6 +332,7 @@ impl TryFrom<StateV1> for ProviderState {
                 head_sha: sha(&h.head_sha)?,
                 fencing_token: h.fencing_token,
                 granted_at: Time(h.granted_at),
+                heard_since_grant: h.heard_since_grant,
             }),
             None => None,
         };
