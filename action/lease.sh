@@ -611,6 +611,11 @@ on_completed() {
 
 start_heartbeat() {
   local body="$1" lease_timeout interval
+  # The first sign of life, at once: the service keeps the lease of a holder that never
+  # calls after its grant for as long as it holds it (it may be a client that cannot
+  # learn its lease ran out), and puts one that does call under lease_timeout. The
+  # background heartbeat retries if this call does not get through.
+  http POST "$BASE_URL/acquire" "$body" 15
   http GET "$BASE_URL" "" 15
   lease_timeout=""
   if [ "$HTTP_CODE" = 200 ]; then lease_timeout="$(answer_field '.config.lease_timeout')"; fi
