@@ -129,6 +129,14 @@ pub enum Command {
     /// Print the OpenAPI 3.1 description of the HTTP API (what `GET /openapi.json` serves)
     /// and exit: `mq-lease-service openapi > openapi.json`.
     Openapi,
+    /// Turn the Go mq-lease-service's YAML config into this service's TOML on standard
+    /// output: `mq-lease-service convert-config config.yaml > config.toml`. Anything without
+    /// an equivalent becomes a comment that says so.
+    ConvertConfig {
+        /// The Go service's YAML config file.
+        #[arg(value_name = "OLD.yaml")]
+        path: PathBuf,
+    },
 }
 
 fn parse_leader_lease(text: &str) -> Result<Duration, String> {

@@ -3,6 +3,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use mq_lease_service::cli::{Cli, Command};
+use mq_lease_service::config::convert::convert_go_config;
 use mq_lease_service::config::Settings;
 use mq_lease_service::healthcheck;
 use mq_lease_service::logging;
@@ -13,6 +14,25 @@ fn main() -> ExitCode {
     if let Some(Command::Openapi) = &cli.command {
         print!("{}", mq_lease_service::openapi::document());
         return ExitCode::SUCCESS;
+    }
+    if let Some(Command::ConvertConfig { path }) = &cli.command {
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(e) => {
+                eprintln!("convert-config: cannot read {}: {e}", path.display());
+                return ExitCode::from(2);
+            }
+        };
+        return match convert_go_config(&text, &path.display().to_string()) {
+            Ok(toml) => {
+                print!("{toml}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("convert-config: {}: {e}", path.display());
+                ExitCode::from(2)
+            }
+        };
     }
     if let Some(Command::Healthcheck { url }) = &cli.command {
         // The same settings as serving, so the probe finds the configured port.

@@ -16,6 +16,7 @@
 //! }
 //! ```
 
+pub mod convert;
 pub mod duration;
 pub mod env;
 pub mod file;
