@@ -20536,7 +20536,9 @@ async function main() {
       case "alive":
         break;
       case "lost":
-        log(`WARN heartbeat: the lease is no longer held (${serviceError(answer)}); stopping`);
+        log(
+          `WARN heartbeat: the lease is no longer held (${answer.code === 200 ? `the service answers '${requestStatus(answer)}'` : serviceError(answer)}); stopping`
+        );
         return;
       case "unreachable":
         log(`WARN heartbeat: could not reach the lease service (${serviceError(answer)}); will try again`);

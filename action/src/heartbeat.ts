@@ -2,7 +2,7 @@
 // service sees the holder alive (SPEC §6, §13), from the acquire step's end until the
 // release or the post step stops it (they remove its pid file and end the process).
 // Started detached by the acquire step (state.ts); writes its warnings to heartbeat.log.
-import { judgeBeat, serviceError } from "./decide";
+import { judgeBeat, requestStatus, serviceError } from "./decide";
 import { Auth, call, Stop } from "./service";
 import { HEARTBEAT_ENV, type HeartbeatJob, heartbeatWanted, sleep } from "./state";
 
@@ -36,7 +36,9 @@ async function main(): Promise<void> {
       case "alive":
         break;
       case "lost":
-        log(`WARN heartbeat: the lease is no longer held (${serviceError(answer)}); stopping`);
+        log(
+          `WARN heartbeat: the lease is no longer held (${answer.code === 200 ? `the service answers '${requestStatus(answer)}'` : serviceError(answer)}); stopping`,
+        );
         return;
       case "unreachable":
         log(`WARN heartbeat: could not reach the lease service (${serviceError(answer)}); will try again`);
