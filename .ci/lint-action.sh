@@ -2,7 +2,8 @@
 # Lint the GitHub Action and the container: actionlint on the example workflow and
 # the self-test workflow (both use the action at ./, so their inputs are checked
 # against action.yml),
-# ShellCheck on every shell script, hadolint on the Dockerfile.
+# ShellCheck on the CI and test shell scripts, hadolint on the Dockerfile. (The action
+# itself is TypeScript: .ci/action.sh type-checks, builds and tests it.)
 # Installs the linters into a venv if they are not on PATH. Exits non-zero on any finding.
 set -euo pipefail
 
@@ -51,9 +52,9 @@ ensure_tools() {
 ensure_tools
 failed=0
 
-# --- shellcheck: every shell script we ship or run
+# --- shellcheck: every shell script we run
 scripts=()
-for f in action/* .ci/* tests/*.sh tests/*/*.sh; do
+for f in .ci/* tests/*.sh tests/*/*.sh; do
   [ -f "$f" ] || continue
   case "$f" in
     *.sh) scripts+=("$f") ;;
@@ -74,7 +75,7 @@ tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 mkdir -p "$tmp/.github/workflows" "$tmp/action"
 cp action.yml "$tmp/"
-cp action/* "$tmp/action/"
+cp -R action/dist "$tmp/action/"
 cp examples/*.yml "$tmp/.github/workflows/"
 cp .github/workflows/*.yml "$tmp/.github/workflows/"
 git -C "$tmp" init --quiet

@@ -16,10 +16,16 @@
 //! | `outputs.<id>.value` | github, strategy, matrix, steps, inputs, job, runner, env (`output-value`) |
 //! | `runs.steps[*]` name, run, working-directory, if, env, with | github, inputs, strategy, matrix, steps, job, runner, env, hashFiles() (`string-steps-context`, `step-env`) |
 //!
-//! Besides the expressions, the manifest must agree with `action/lease.sh`: every
-//! `INPUT_*` the script reads is a declared input mapped into the step's env, every
-//! declared input reaches the script, every output the script writes is declared
-//! (and the other way round), and the outputs read the composite step's id.
+//! `runs` of a JavaScript action (`using`, `main`, `post`, `post-if`) take no expression
+//! at all: they are plain strings to the schema (`node12-runs`); `post-if` is a condition
+//! the runner evaluates itself at the end of the job.
+//!
+//! Besides the expressions, the manifest must agree with the action's source
+//! (`action/src/*.ts`) and its committed bundle: `runs.using` is the newest Node GitHub's
+//! runners support, `main` and `post` name the committed bundles, `post-if` is
+//! `always()` (SPEC §11), every input the source reads (`input("x")`, i.e.
+//! `core.getInput`) is declared and every declared one is read, and every output the
+//! source sets (`core.setOutput`) is declared, and the other way round.
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -206,7 +212,12 @@ fn scalar(node: &Yaml) -> String {
     }
 }
 
-// ------------------------------------------------------------------ manifest vs script
+// ------------------------------------------------------------------ manifest vs the action's source
+
+/// The Node versions GitHub's runner accepts in `runs.using` for a JavaScript action, and
+/// the newest, which this action names (`ActionManifestManager.ConvertRuns` in actions/runner).
+const NODE_VERSIONS: &[&str] = &["node12", "node16", "node20", "node24"];
+const NEWEST_NODE: &str = "node24";
 
 /// `PREFIX` followed by a name of the characters in `allowed`, everywhere in `text`.
 fn names_after(text: &str, prefix: &str, allowed: fn(char) -> bool) -> BTreeSet<String> {
@@ -221,7 +232,14 @@ fn names_after(text: &str, prefix: &str, allowed: fn(char) -> bool) -> BTreeSet<
         .collect()
 }
 
-fn check_against_script(doc: &Yaml, script: &str, problems: &mut Vec<String>) {
+/// The names `call("NAME"` mentions in `text`, e.g. `input("timeout")`.
+fn called_with(text: &str, call: &str) -> BTreeSet<String> {
+    names_after(text, &format!("{call}(\""), |c| {
+        c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'
+    })
+}
+
+fn check_against_source(doc: &Yaml, source: &Source, problems: &mut Vec<String>) {
     let declared_inputs: BTreeSet<String> = doc["inputs"]
         .as_hash()
         .map(|h| h.keys().map(scalar).collect())
@@ -231,102 +249,135 @@ fn check_against_script(doc: &Yaml, script: &str, problems: &mut Vec<String>) {
         .map(|h| h.keys().map(scalar).collect())
         .unwrap_or_default();
 
-    let steps = doc["runs"]["steps"].as_vec().cloned().unwrap_or_default();
-    if doc["runs"]["using"].as_str() != Some("composite") {
-        problems.push("runs.using: the action is meant to be a composite action".into());
+    // runs: a JavaScript action with a post step that runs whatever happened.
+    let runs = &doc["runs"];
+    let using = runs["using"].as_str().unwrap_or("");
+    if !NODE_VERSIONS.contains(&using) {
+        problems.push(format!(
+            "runs.using is '{using}': GitHub's runner runs a JavaScript action only with one of {NODE_VERSIONS:?}"
+        ));
+    } else if using != NEWEST_NODE {
+        problems.push(format!(
+            "runs.using is '{using}', not {NEWEST_NODE}, the newest Node GitHub's runners support"
+        ));
     }
-    let Some(step) = steps.iter().find(|s| {
-        s["run"]
-            .as_str()
-            .is_some_and(|r| r.contains("action/lease.sh"))
-    }) else {
-        problems.push("runs.steps: no step runs action/lease.sh".into());
-        return;
-    };
-    let step_id = step["id"].as_str().unwrap_or("").to_string();
-    if step_id.is_empty() {
-        problems.push("runs.steps: the step that runs action/lease.sh has no id, so its outputs cannot be read".into());
+    if !runs["steps"].is_badvalue() {
+        problems.push(
+            "runs.steps: a JavaScript action has no steps (that is a composite action)".into(),
+        );
     }
-    if step["shell"].as_str() != Some("bash") {
-        problems.push("runs.steps: the step that runs action/lease.sh must use shell: bash".into());
-    }
-
-    // Inputs: the script reads INPUT_X; the step maps INPUT_X: ${{ inputs.x }}.
-    let env: Vec<(String, String)> = step["env"]
-        .as_hash()
-        .map(|h| h.iter().map(|(k, v)| (scalar(k), scalar(v))).collect())
-        .unwrap_or_default();
-    let read = names_after(script, "INPUT_", |c| {
-        c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_'
-    });
-    for var in &read {
-        let input = var.to_lowercase();
-        if !declared_inputs.contains(&input) {
-            problems.push(format!(
-                "action/lease.sh reads INPUT_{var}, but action.yml declares no input '{input}'"
-            ));
-        }
-    }
-    for input in &declared_inputs {
-        let var = format!("INPUT_{}", input.to_uppercase());
-        let wanted = format!("${{{{ inputs.{input} }}}}");
-        match env.iter().find(|(k, _)| *k == var) {
+    for (key, wanted) in [
+        ("main", "action/dist/main.js"),
+        ("post", "action/dist/post.js"),
+    ] {
+        match runs[key].as_str() {
             None => problems.push(format!(
-                "input '{input}' is declared but the step's env does not set {var}: the script never sees it"
+                "runs.{key} is missing: it must name {wanted}, the bundled entry of that phase"
             )),
-            Some((_, v)) if v.trim() != wanted => problems.push(format!(
-                "runs.steps.{step_id}.env.{var} is '{v}', expected '{wanted}'"
-            )),
-            Some(_) => {}
-        }
-        if !read.contains(&input.to_uppercase()) {
-            problems.push(format!(
-                "input '{input}' is declared but action/lease.sh never reads {var}"
-            ));
-        }
-    }
-    for (k, v) in &env {
-        if let Some(name) = k.strip_prefix("INPUT_") {
-            if !declared_inputs.contains(&name.to_lowercase()) {
-                problems.push(format!(
-                    "runs.steps.{step_id}.env.{k} = '{v}' names no declared input"
-                ));
+            Some(path) if path != wanted => {
+                problems.push(format!("runs.{key} is '{path}', expected '{wanted}'"))
+            }
+            Some(path) => {
+                if !source.files.contains(&path.to_string()) {
+                    problems.push(format!(
+                        "runs.{key} names {path}, which is not in the repository: build and commit action/dist/"
+                    ));
+                }
             }
         }
     }
+    match runs["post-if"].as_str() {
+        Some("always()") => {}
+        other => problems.push(format!(
+            "runs.post-if is {other:?}: it must be 'always()', so the post step releases a lease left behind by a failed or cancelled job too (SPEC §11)"
+        )),
+    }
 
-    // Outputs: every `set_output NAME` of the script is declared and read from this step.
-    let written = names_after(script, "set_output ", |c| {
-        c.is_ascii_lowercase() || c == '_'
-    });
+    // Inputs: the source reads input("x") (core.getInput); every one is declared, and
+    // every declared one is read (and made it into the bundle).
+    let read = called_with(&source.text, "input");
+    for name in &read {
+        if !declared_inputs.contains(name) {
+            problems.push(format!(
+                "action/src reads the input '{name}', but action.yml declares no input '{name}'"
+            ));
+        }
+    }
+    for name in &declared_inputs {
+        if !read.contains(name) {
+            problems.push(format!(
+                "input '{name}' is declared but action/src never reads it"
+            ));
+        }
+        if !source.bundle.contains(&format!("\"{name}\"")) {
+            problems.push(format!(
+                "input '{name}' is not in action/dist/main.js: rebuild the bundle (bash .ci/action.sh)"
+            ));
+        }
+    }
+
+    // Outputs: every core.setOutput("x") is declared; a JavaScript action's outputs have no value.
+    let written = called_with(&source.text, "core.setOutput");
     for name in &written {
         if !declared_outputs.contains(name) {
             problems.push(format!(
-                "action/lease.sh writes the output '{name}', but action.yml does not declare it (workflows cannot read it)"
+                "action/src writes the output '{name}', but action.yml does not declare it (workflows cannot read it)"
             ));
         }
     }
     for name in &declared_outputs {
-        let value = doc["outputs"][name.as_str()]["value"]
-            .as_str()
-            .unwrap_or("");
-        let wanted = format!("${{{{ steps.{step_id}.outputs.{name} }}}}");
-        if value.trim() != wanted {
-            problems.push(format!(
-                "outputs.{name}.value is '{value}', expected '{wanted}' (the id of the step that runs the script)"
-            ));
-        }
         if !written.contains(name) {
             problems.push(format!(
-                "output '{name}' is declared but action/lease.sh never writes it"
+                "output '{name}' is declared but action/src never writes it"
+            ));
+        }
+        if !doc["outputs"][name.as_str()]["value"].is_badvalue() {
+            problems.push(format!(
+                "outputs.{name}.value: a JavaScript action's outputs are what it sets; 'value' belongs to composite actions"
             ));
         }
     }
 }
 
+/// The action's TypeScript source (all of action/src, one text), the files the
+/// repository holds under action/dist, and the main bundle's text.
+struct Source {
+    text: String,
+    files: Vec<String>,
+    bundle: String,
+}
+
+fn source() -> Source {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let mut text = String::new();
+    let mut names: Vec<_> = fs::read_dir(root.join("action/src"))
+        .expect("read action/src")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "ts"))
+        .collect();
+    names.sort();
+    for path in names {
+        text.push_str(&fs::read_to_string(&path).expect("read source"));
+        text.push('\n');
+    }
+    let files = fs::read_dir(root.join("action/dist"))
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| format!("action/dist/{}", e.file_name().to_string_lossy()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let bundle = fs::read_to_string(root.join("action/dist/main.js")).unwrap_or_default();
+    Source {
+        text,
+        files,
+        bundle,
+    }
+}
+
 /// Everything wrong with `manifest` (the text of action.yml) for GitHub's runner and
-/// for `script` (the text of action/lease.sh). Empty when the action loads and works.
-fn manifest_problems(manifest: &str, script: &str) -> Vec<String> {
+/// for the action's `source`. Empty when the action loads and works.
+fn manifest_problems(manifest: &str, source: &Source) -> Vec<String> {
     let docs = match YamlLoader::load_from_str(manifest) {
         Ok(docs) => docs,
         Err(e) => return vec![format!("action.yml is not YAML: {e}")],
@@ -341,20 +392,19 @@ fn manifest_problems(manifest: &str, script: &str) -> Vec<String> {
         }
     }
     walk(doc, &mut Vec::new(), &mut problems);
-    check_against_script(doc, script, &mut problems);
+    check_against_source(doc, source, &mut problems);
     problems
 }
 
 // ------------------------------------------------------------------ tests
 
 #[test]
-fn action_yml_loads_the_way_githubs_runner_loads_it_and_matches_the_script() {
+fn action_yml_loads_the_way_githubs_runner_loads_it_and_matches_the_source() {
     // Arrange
     let manifest = repo_file("action.yml");
-    let script = repo_file("action/lease.sh");
 
     // Act
-    let problems = manifest_problems(&manifest, &script);
+    let problems = manifest_problems(&manifest, &source());
 
     // Assert
     assert!(
@@ -368,10 +418,9 @@ fn action_yml_loads_the_way_githubs_runner_loads_it_and_matches_the_script() {
 fn the_manifest_that_github_refused_to_load_is_rejected() {
     // Arrange: action.yml as it was before the fix, with `${{ }}` in two input descriptions.
     let manifest = repo_file("tests/fixtures/action-refused-by-the-runner.yml");
-    let script = repo_file("action/lease.sh");
 
     // Act
-    let problems = manifest_problems(&manifest, &script);
+    let problems = manifest_problems(&manifest, &source());
 
     // Assert
     let about = |at: &str, context: &str| {
@@ -387,6 +436,7 @@ fn the_manifest_that_github_refused_to_load_is_rejected() {
         about("inputs.release_with_status.description", "job.status"),
         "{problems:#?}"
     );
+    assert_reported(&problems, "runs.using is 'composite'");
 }
 
 /// The current manifest with one text replaced (which must be there).
@@ -396,10 +446,18 @@ fn broken(from: &str, to: &str) -> Vec<String> {
         manifest.contains(from),
         "action.yml no longer contains {from:?}"
     );
-    manifest_problems(
-        &manifest.replacen(from, to, 1),
-        &repo_file("action/lease.sh"),
-    )
+    manifest_problems(&manifest.replacen(from, to, 1), &source())
+}
+
+/// The current source with one text replaced (which must be there).
+fn broken_source(from: &str, to: &str) -> Vec<String> {
+    let mut source = source();
+    assert!(
+        source.text.contains(from),
+        "action/src no longer contains {from:?}"
+    );
+    source.text = source.text.replacen(from, to, 1);
+    manifest_problems(&repo_file("action.yml"), &source)
 }
 
 fn assert_reported(problems: &[String], needle: &str) {
@@ -410,7 +468,7 @@ fn assert_reported(problems: &[String], needle: &str) {
 }
 
 #[test]
-fn an_expression_in_the_name_or_an_output_description_is_rejected() {
+fn an_expression_in_the_name_an_output_description_or_runs_is_rejected() {
     assert_reported(
         &broken(
             "name: mq-lease-service",
@@ -424,6 +482,13 @@ fn an_expression_in_the_name_or_an_output_description_is_rejected() {
             "description: Same as ${{ steps.lease.outputs.result }}",
         ),
         "outputs.status.description",
+    );
+    assert_reported(
+        &broken(
+            "  using: node24",
+            "  using: ${{ runner.os == 'Linux' && 'node24' || 'node20' }}",
+        ),
+        "runs.using: `${{",
     );
 }
 
@@ -445,40 +510,66 @@ fn an_input_default_may_use_github_but_not_secrets_env_or_inputs() {
 }
 
 #[test]
-fn an_output_must_read_the_step_that_runs_the_script() {
+fn the_action_runs_on_the_newest_node_with_a_post_step_that_always_runs() {
+    assert_reported(&broken("  using: node24", "  using: node20"), "not node24");
     assert_reported(
-        &broken("    - id: lease", "    - id: lease-step"),
-        "outputs.result.value",
+        &broken("  using: node24", "  using: node22"),
+        "runs.using is 'node22'",
+    );
+    assert_reported(
+        &broken("  post-if: always()", "  post-if: success()"),
+        "runs.post-if is Some(\"success()\")",
+    );
+    assert_reported(
+        &broken("  post: action/dist/post.js\n", ""),
+        "runs.post is missing",
+    );
+    assert_reported(
+        &broken(
+            "  main: action/dist/main.js",
+            "  main: action/dist/index.js",
+        ),
+        "runs.main is 'action/dist/index.js'",
     );
 }
 
 #[test]
-fn an_input_the_script_reads_must_be_declared_and_mapped() {
-    assert_reported(
-        &broken("        INPUT_TIMEOUT: ${{ inputs.timeout }}\n", ""),
-        "the step's env does not set INPUT_TIMEOUT",
-    );
+fn an_input_the_source_reads_must_be_declared() {
     let manifest = repo_file("action.yml");
-    let script = repo_file("action/lease.sh").replace(
-        "INPUT_TIMEOUT:-60m",
-        "INPUT_TIMEOUT:-${INPUT_DEADLINE:-60m}",
+    let without_timeout = manifest.replacen(
+        "  timeout:\n    description: How long acquiring may wait overall (e.g. 60m, 1h30m, 90s)\n    required: false\n    default: 60m\n",
+        "",
+        1,
+    );
+    assert_ne!(
+        without_timeout, manifest,
+        "action.yml no longer declares timeout that way"
     );
     assert_reported(
-        &manifest_problems(&manifest, &script),
-        "reads INPUT_DEADLINE, but action.yml declares no input 'deadline'",
+        &manifest_problems(&without_timeout, &source()),
+        "reads the input 'timeout', but action.yml declares no input 'timeout'",
+    );
+    assert_reported(
+        &broken_source("input(\"timeout\")", "input(\"deadline\")"),
+        "reads the input 'deadline', but action.yml declares no input 'deadline'",
     );
 }
 
 #[test]
-fn an_output_the_script_writes_must_be_declared() {
-    let manifest = repo_file("action.yml");
-    let script = repo_file("action/lease.sh").replace(
-        "set_output status \"$1\"",
-        "set_output status \"$1\"\n  set_output waited \"$1\"",
-    );
+fn an_output_the_source_writes_must_be_declared_and_carry_no_value() {
     assert_reported(
-        &manifest_problems(&manifest, &script),
+        &broken_source(
+            "core.setOutput(\"status\", result);",
+            "core.setOutput(\"status\", result);\n  core.setOutput(\"waited\", result);",
+        ),
         "writes the output 'waited', but action.yml does not declare it",
+    );
+    assert_reported(
+        &broken(
+            "    description: Same as result\n",
+            "    description: Same as result\n    value: ${{ steps.lease.outputs.status }}\n",
+        ),
+        "outputs.status.value",
     );
 }
 
