@@ -350,16 +350,16 @@ fn success_every_step_is_green_and_the_lower_runs_are_completed() {
     );
 }
 
-/// The holder fails: the next highest is granted on its next poll (re-election), succeeds,
-/// and the lowest is told `completed`. Every release step passes.
-#[test]
-fn failure_re_elects_the_next_highest_run() {
+/// The holder's job ends `outcome` (a failure, or a cancel, which counts as one): the next
+/// highest is granted on its next poll (re-election), succeeds, and the lowest is told
+/// `completed`. Every release step passes.
+fn the_next_run_takes_over_when_the_holder_ends(outcome: JobStatus) {
     let service = Service::start(&["--expected-build-count", "3", "--lease-timeout", "2s"]);
     let use_for = Duration::from_secs(1);
     let jobs = vec![
         Job::new("a1", 1, use_for, JobStatus::Success),
         Job::new("a2", 2, use_for, JobStatus::Success),
-        Job::new("a3", 3, use_for, JobStatus::Failure),
+        Job::new("a3", 3, use_for, outcome),
     ];
 
     let reports = run_round(&service, "acme/shop/main", jobs);
@@ -369,38 +369,24 @@ fn failure_re_elects_the_next_highest_run() {
     assert_eq!(report(&reports, "a3").status, "acquired");
     assert_eq!(report(&reports, "a2").status, "acquired");
     assert_eq!(report(&reports, "a1").status, "completed");
-    let failed = report(&reports, "a3").release_at;
+    let ended = report(&reports, "a3").release_at;
     let next = report(&reports, "a2").used.map(|u| u.0).unwrap_or(f64::NAN);
     eprintln!(
-        "FIGURE failure: the next run was granted {:.3}s after the failure release (poll {POLL:?})",
-        next - failed
+        "FIGURE {}: the next run was granted {:.3}s after the holder's release (poll {POLL:?})",
+        outcome.as_str(),
+        next - ended
     );
-    assert!(next >= failed);
+    assert!(next >= ended);
 }
 
-/// The holder's job is cancelled: it releases `cancelled`, which counts as a failure.
+#[test]
+fn failure_re_elects_the_next_highest_run() {
+    the_next_run_takes_over_when_the_holder_ends(JobStatus::Failure);
+}
+
 #[test]
 fn cancelled_hands_the_lease_to_the_next_run() {
-    let service = Service::start(&["--expected-build-count", "3", "--lease-timeout", "2s"]);
-    let use_for = Duration::from_secs(1);
-    let jobs = vec![
-        Job::new("a1", 1, use_for, JobStatus::Success),
-        Job::new("a2", 2, use_for, JobStatus::Success),
-        Job::new("a3", 3, use_for, JobStatus::Cancelled),
-    ];
-
-    let reports = run_round(&service, "acme/shop/main", jobs);
-
-    assert_every_step_green(&reports);
-    assert_no_overlap(&reports, &service);
-    assert_eq!(report(&reports, "a2").status, "acquired");
-    assert_eq!(report(&reports, "a1").status, "completed");
-    let cancelled = report(&reports, "a3").release_at;
-    let next = report(&reports, "a2").used.map(|u| u.0).unwrap_or(f64::NAN);
-    eprintln!(
-        "FIGURE cancel: the next run was granted {:.3}s after the cancelled release (poll {POLL:?})",
-        next - cancelled
-    );
+    the_next_run_takes_over_when_the_holder_ends(JobStatus::Cancelled);
 }
 
 /// Every holder uses the resource for three times `lease_timeout` and says nothing until
