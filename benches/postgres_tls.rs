@@ -65,7 +65,7 @@ async fn main() {
         servers.push(Server::start(&data, dir.path(), &args).await);
     }
     let apis: Vec<_> = servers.iter().map(Server::api).collect();
-    let mut samples = vec![Vec::with_capacity(ROUNDS), Vec::with_capacity(ROUNDS)];
+    let mut samples = [Vec::with_capacity(ROUNDS), Vec::with_capacity(ROUNDS)];
     for n in 0..ROUNDS + 50 {
         for (i, api) in apis.iter().enumerate() {
             let sha = format!("{n:040x}");

@@ -673,3 +673,23 @@ fn a_redacted_url_keeps_everything_but_the_password() {
         assert_eq!(types::redact_url(url), shown);
     }
 }
+
+#[test]
+fn the_postgres_password_file_comes_from_the_file_or_the_flag_which_wins() {
+    let text = "[store]\npostgres_url = \"postgres://mq@db/mq\"\npostgres_password_file = \"/run/secrets/pg\"\n";
+    let from_file = load(text, &[]).unwrap().cluster.unwrap();
+    let flagged = load(text, &["--postgres-password-file", "/flag/pg"])
+        .unwrap()
+        .cluster
+        .unwrap();
+    assert_eq!(
+        from_file.postgres_password_file,
+        Some(PathBuf::from("/run/secrets/pg"))
+    );
+    assert_eq!(
+        flagged.postgres_password_file,
+        Some(PathBuf::from("/flag/pg"))
+    );
+    let e = error("[store]\npostgres_url = \"postgres://db/mq\"\npostgres_password_file = \"\"\n");
+    assert!(e.contains("store.postgres_password_file"), "{e}");
+}

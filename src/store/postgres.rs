@@ -15,7 +15,10 @@
 //! - Every database call has a bound ([`CONNECT_TIMEOUT`], [`OP_TIMEOUT`]); a lost connection is
 //!   dropped and made again on the next call, so a restarted database needs no restarted store.
 //! - The URL's password never appears in an error or a log line: [`PgStore::location`] is rebuilt
-//!   without it and every error text goes through [`Redactor`].
+//!   without it and every error text goes through [`Redactor`]. The password may also come from
+//!   a file or `PGPASSWORD` ([`PgOptions`]).
+//! - TLS follows the URL's `sslmode` and `sslrootcert` as libpq does ([`tls`]); a certificate
+//!   that does not verify fails the connect, so the first one (at start) stops the start.
 //!
 //! Driver: `tokio-postgres` without a pool. The writer holds one connection (a transaction needs
 //! one anyway, and group commit means there is never a second writer); the leader-row calls,
