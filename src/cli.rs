@@ -99,6 +99,11 @@ pub struct Cli {
     )]
     pub postgres_url: Option<String>,
 
+    /// File holding the PostgreSQL password (a mounted secret); it beats a password in the URL
+    /// and `PGPASSWORD`. One trailing newline is ignored.
+    #[arg(long, value_name = "PATH", env = "MQ_LEASE_POSTGRES_PASSWORD_FILE")]
+    pub postgres_password_file: Option<PathBuf>,
+
     /// How the other replicas reach this one (with --postgres-url) [default: http://127.0.0.1:<port>].
     #[arg(long, value_name = "URL", env = "MQ_LEASE_ADVERTISE_URL")]
     pub advertise_url: Option<String>,

@@ -25,7 +25,7 @@ use crate::metrics;
 use crate::routes::forward::{self, Forwarder};
 use crate::routes::{self, auth};
 use crate::service::{LeaseService, Seat, SeatWatch};
-use crate::store::{LoadError, PgStore, RecordError, Store, StoreError};
+use crate::store::{LoadError, PgOptions, PgStore, RecordError, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -151,10 +151,11 @@ impl Application {
         readiness: Arc<Readiness>,
         metrics: metrics::Metrics,
     ) -> Result<Self, StartupError> {
-        let pg = PgStore::connect(cluster.postgres_url.expose()).await?;
+        let options = PgOptions::from_env(cluster.postgres_password_file.clone());
+        let pg = PgStore::connect_with(cluster.postgres_url.expose(), &options).await?;
         // The leader row gets its own connections: a renewal must never wait behind a
         // load of the whole state or a commit.
-        let leader = PgStore::connect(cluster.postgres_url.expose()).await?;
+        let leader = PgStore::connect_with(cluster.postgres_url.expose(), &options).await?;
         let listener = bind(&settings)?;
         let port = local_port(&listener)?;
         let advertise_url = cluster

@@ -66,8 +66,14 @@ impl Cluster {
     /// the owner).
     async fn add(&mut self) -> usize {
         let url = self.pg.url();
+        self.add_with(&url, &[]).await
+    }
+
+    /// [`Cluster::add`] with another database URL and more flags.
+    async fn add_with(&mut self, url: &str, extra: &[&str]) -> usize {
         let lease = format!("{}ms", self.lease.as_millis());
-        let mut args: Vec<&str> = vec!["--postgres-url", &url, "--leader-lease", &lease];
+        let mut args: Vec<&str> = vec!["--postgres-url", url, "--leader-lease", &lease];
+        args.extend_from_slice(extra);
         args.extend(self.args.iter().map(String::as_str));
         let n = self.replicas.len();
         let data = self.dir.path().join(format!("data-{n}"));
@@ -504,6 +510,20 @@ async fn a_database_restart_under_load_refuses_changes_in_flight_and_loses_none_
     cluster.pg.stop();
     tokio::time::sleep(Duration::from_secs(2)).await;
     cluster.pg.start_again();
+    let back = Instant::now();
+    let mut first_write = None;
+    let mut n = 0;
+    while first_write.is_none() && back.elapsed() < Duration::from_secs(20) {
+        n += 1;
+        let a = apis[n % 3]
+            .acquire(&format!("acme/probe{n}/main"), "sha-p", 1, None)
+            .await;
+        if a.is_ok_and(|a| a.status == 200) {
+            first_write = Some(back.elapsed());
+        } else {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
     let mut told = Vec::new();
     for w in workers {
         told.push(w.await.unwrap());
@@ -551,7 +571,10 @@ async fn a_database_restart_under_load_refuses_changes_in_flight_and_loses_none_
             "{key}: tokens {tokens:?}"
         );
     }
-    println!("{refused} call(s) refused while the database restarted");
+    println!(
+        "{refused} call(s) refused while the database restarted; the first write succeeded \
+         {first_write:?} after it accepted connections again"
+    );
 }
 
 /// A small PRNG so a failing run can be replayed from its seed.
@@ -835,4 +858,351 @@ async fn a_caller_hanging_up_on_a_follower_ends_its_held_call_on_the_owner() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// How long until the leader row runs out, by the database clock.
+fn lease_left(cluster: &Cluster) -> Duration {
+    let ms: i64 = cluster
+        .pg
+        .psql(
+            "SELECT greatest(0, (extract(epoch FROM expires_at - now()) * 1000)::bigint) \
+             FROM mq_lease_leader WHERE id = 1",
+        )
+        .parse()
+        .expect("the leader row");
+    Duration::from_millis(u64::try_from(ms).unwrap_or(0))
+}
+
+/// Plain calls through `via` while `owner` is out of reach: the holder's acquire (its sign
+/// of life), a newcomer's acquire (409 while held), and the view. Each is sent once; returns
+/// (answer, when it came).
+async fn calls_in_flight(via: Vec<Api>, holder: &str) -> Vec<(Answer, Instant)> {
+    let mut calls = Vec::new();
+    for (n, api) in via.into_iter().enumerate() {
+        for k in 0..3 {
+            let api = api.clone();
+            let holder = holder.to_owned();
+            calls.push(actix_web::rt::spawn(async move {
+                let answer = match k {
+                    0 => api.acquire(SHOP, &holder, 5, None).await,
+                    1 => api.acquire(SHOP, &format!("sha-new-{n}"), 9, None).await,
+                    _ => api.get(&format!("/{SHOP}")).await,
+                };
+                (
+                    answer.expect("an answer, not a transport error"),
+                    Instant::now(),
+                )
+            }));
+        }
+    }
+    let mut answers = Vec::new();
+    for c in calls {
+        answers.push(c.await.unwrap());
+    }
+    answers
+}
+
+/// Every answer is a right one (the holder still holds with its token, the newcomer is
+/// refused, the view names the holder) or a 503 to retry; none came later than `by`.
+/// Returns the latest answer's time after `lease_out`.
+fn check_in_flight(
+    answers: &[(Answer, Instant)],
+    holder: &str,
+    token: u64,
+    lease_out: Instant,
+    by: Instant,
+    cluster: &Cluster,
+) -> Duration {
+    let mut worst = Duration::ZERO;
+    for (a, at) in answers {
+        worst = worst.max(at.saturating_duration_since(lease_out));
+        assert!(
+            *at <= by,
+            "answered {:?} after the owner's lease ran out ({} {:?}); logs:\n{}",
+            at.saturating_duration_since(lease_out),
+            a.status,
+            a.json,
+            cluster.logs()
+        );
+        let right = match a.status {
+            503 => true,
+            409 => true,
+            200 if a.json.get("known").is_some() => {
+                a.json["acquired"]["request"]["head_sha"] == holder
+                    && a.json["last_fencing_token"] == json!(token)
+            }
+            200 => a.lease() == "acquired" && a.token() == Some(token),
+            _ => false,
+        };
+        assert!(right, "a wrong answer: {} {:?}", a.status, a.json);
+    }
+    worst
+}
+
+#[actix_web::test]
+async fn calls_in_flight_to_an_owner_paused_for_15s_are_answered_within_the_lease_plus_2s_of_its_lease_running_out(
+) {
+    // Arrange: the lease is held; the owner is paused with plain calls on their way to it
+    // through both followers.
+    let cluster = Cluster::start(3, LEASE, ONE_RUN_ROUNDS).await;
+    let owner = cluster.wait_owner().await;
+    let f = cluster.others(owner);
+    let h = cluster
+        .api(f[0])
+        .acquire(SHOP, "sha-h", 5, None)
+        .await
+        .unwrap();
+    assert_eq!((h.status, h.lease()), (200, "acquired"), "{:?}", h.json);
+    let t1 = h.token().unwrap();
+
+    // Act
+    cluster.replicas[owner].signal("STOP");
+    let lease_out = Instant::now() + lease_left(&cluster);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let answers = calls_in_flight(f.iter().map(|&i| cluster.api(i)).collect(), "sha-h").await;
+    let by = lease_out + LEASE + Duration::from_secs(2);
+    let resume_at = lease_out.max(Instant::now()) + Duration::from_secs(15);
+
+    // Assert: answered in time, from the holder's state; nothing granted twice.
+    let worst = check_in_flight(&answers, "sha-h", t1, lease_out, by, &cluster);
+    let new_owner = cluster.wait_owner().await;
+    assert_ne!(new_owner, owner);
+    let view = cluster.api(f[1]).view(SHOP).await.unwrap();
+    check_invariants(&view).unwrap();
+    assert_eq!(view["acquired"]["request"]["head_sha"], "sha-h", "{view}");
+    // Tokens still rise: the holder releases, the next run gets a higher token.
+    let done = cluster
+        .api(f[1])
+        .release(SHOP, "sha-h", "success", Some(t1))
+        .await
+        .unwrap();
+    assert_eq!(done.status, 200, "{:?}", done.json);
+    let mut next = None;
+    while next.is_none() {
+        let a = cluster
+            .api(f[0])
+            .acquire(SHOP, "sha-next", 6, None)
+            .await
+            .unwrap();
+        match (a.status, a.lease()) {
+            (200, "acquired") => next = a.token(),
+            (409 | 200, _) => tokio::time::sleep(Duration::from_millis(100)).await,
+            _ => panic!("{} {:?}", a.status, a.json),
+        }
+    }
+    assert!(next.unwrap() > t1, "token {next:?} after {t1}");
+    tokio::time::sleep(resume_at.saturating_duration_since(Instant::now())).await;
+    cluster.replicas[owner].signal("CONT");
+    wait_serving(&cluster.api(owner), Duration::from_secs(10), &cluster).await;
+    let seen = cluster.api(owner).view(SHOP).await.unwrap();
+    assert_eq!(
+        seen["acquired"]["request"]["head_sha"], "sha-next",
+        "{seen}"
+    );
+    println!(
+        "pause: {} calls in flight, the last answered {worst:?} after the owner's lease ran out",
+        answers.len()
+    );
+}
+
+/// A TCP proxy the test controls: it forwards to `target` until [`Proxy::cut`], then moves
+/// no byte either way (as a partition drops packets); [`Proxy::heal`] closes what it held
+/// (as the peers' timeouts would) and forwards new connections again. std threads, so it
+/// runs whatever the test's runtime does.
+struct Proxy {
+    port: u16,
+    target: std::sync::Arc<std::sync::atomic::AtomicU16>,
+    cut: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    generation: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Proxy {
+    fn start() -> Proxy {
+        use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, Ordering};
+        use std::sync::Arc;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let proxy = Proxy {
+            port: listener.local_addr().unwrap().port(),
+            target: Arc::new(AtomicU16::new(0)),
+            cut: Arc::new(AtomicBool::new(false)),
+            generation: Arc::new(AtomicU64::new(0)),
+        };
+        let (target, cut, generation) = (
+            proxy.target.clone(),
+            proxy.cut.clone(),
+            proxy.generation.clone(),
+        );
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                let (target, cut, generation) = (target.clone(), cut.clone(), generation.clone());
+                std::thread::spawn(move || {
+                    let born = generation.load(Ordering::SeqCst);
+                    if cut.load(Ordering::SeqCst) {
+                        // held unanswered until the cut heals, then closed
+                        while generation.load(Ordering::SeqCst) == born {
+                            std::thread::sleep(Duration::from_millis(20));
+                        }
+                        return;
+                    }
+                    let port = target.load(Ordering::SeqCst);
+                    let Ok(upstream) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+                        return;
+                    };
+                    let (c2, u2) = (client.try_clone().unwrap(), upstream.try_clone().unwrap());
+                    let (cut2, gen2) = (cut.clone(), generation.clone());
+                    std::thread::spawn(move || pump(c2, u2, &cut2, &gen2, born));
+                    pump(upstream, client, &cut, &generation, born);
+                });
+            }
+        });
+        proxy
+    }
+
+    fn forward_to(&self, port: u16) {
+        self.target.store(port, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    fn cut(&self) {
+        self.cut.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    fn heal(&self) {
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.cut.store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+fn pump(
+    mut from: std::net::TcpStream,
+    mut to: std::net::TcpStream,
+    cut: &std::sync::atomic::AtomicBool,
+    generation: &std::sync::atomic::AtomicU64,
+    born: u64,
+) {
+    use std::io::{ErrorKind, Read, Write};
+    use std::sync::atomic::Ordering;
+    let _ = from.set_read_timeout(Some(Duration::from_millis(20)));
+    let mut buf = [0u8; 16 * 1024];
+    loop {
+        if generation.load(Ordering::SeqCst) != born {
+            break;
+        }
+        if cut.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(20));
+            continue;
+        }
+        match from.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                if to.write_all(&buf[..n]).is_err() {
+                    break;
+                }
+            }
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+            Err(_) => break,
+        }
+    }
+    let _ = from.shutdown(std::net::Shutdown::Both);
+    let _ = to.shutdown(std::net::Shutdown::Both);
+}
+
+#[actix_web::test]
+async fn an_owner_cut_off_from_the_database_and_the_others_grants_nothing_others_take_over_and_it_rejoins_as_a_follower(
+) {
+    // Arrange: replica 0 reaches PostgreSQL, and is reached by the others, through proxies
+    // the test cuts; it owns the state, and the lease is held.
+    let db = Proxy::start();
+    db.forward_to(0);
+    let http = Proxy::start();
+    let mut cluster = Cluster::start(0, LEASE, ONE_RUN_ROUNDS).await;
+    db.forward_to(cluster.pg.port());
+    let via_proxy = cluster.pg.url().replace(
+        &format!(":{}/", cluster.pg.port()),
+        &format!(":{}/", db.port),
+    );
+    let advertise = format!("http://127.0.0.1:{}", http.port);
+    let cut_off = cluster
+        .add_with(&via_proxy, &["--advertise-url", &advertise])
+        .await;
+    http.forward_to(cluster.replicas[cut_off].port);
+    cluster.add().await;
+    cluster.add().await;
+    let f = cluster.others(cut_off);
+    let started = Instant::now();
+    while cluster
+        .api(f[0])
+        .get(&format!("/{SHOP}"))
+        .await
+        .unwrap()
+        .status
+        == 503
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{}",
+            cluster.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let h = cluster
+        .api(f[0])
+        .acquire(SHOP, "sha-h", 5, None)
+        .await
+        .unwrap();
+    assert_eq!((h.status, h.lease()), (200, "acquired"), "{:?}", h.json);
+    let t1 = h.token().unwrap();
+
+    // Act: cut, with calls in flight through both followers.
+    db.cut();
+    http.cut();
+    let lease_out = Instant::now() + lease_left(&cluster);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let answers = calls_in_flight(f.iter().map(|&i| cluster.api(i)).collect(), "sha-h").await;
+    let by = lease_out + LEASE + Duration::from_secs(2);
+
+    // Assert: answered in time; the cut-off owner grants nothing once its lease ran out.
+    let worst = check_in_flight(&answers, "sha-h", t1, lease_out, by, &cluster);
+    tokio::time::sleep(lease_out.saturating_duration_since(Instant::now())).await;
+    let direct = cluster.api(cut_off);
+    for sha in ["sha-h", "sha-x"] {
+        let a = direct.acquire(SHOP, sha, 9, None).await.unwrap();
+        assert_eq!(a.status, 503, "the cut-off owner answered {:?}", a.json);
+    }
+    let new_owner = cluster.wait_owner().await;
+    assert_ne!(new_owner, cut_off);
+    let done = cluster
+        .api(f[1])
+        .release(SHOP, "sha-h", "success", Some(t1))
+        .await
+        .unwrap();
+    assert_eq!(done.status, 200, "{:?}", done.json);
+    let mut t2 = None;
+    while t2.is_none() {
+        let a = cluster
+            .api(f[0])
+            .acquire(SHOP, "sha-next", 6, None)
+            .await
+            .unwrap();
+        match (a.status, a.lease()) {
+            (200, "acquired") => t2 = a.token(),
+            (409 | 200, _) => tokio::time::sleep(Duration::from_millis(100)).await,
+            _ => panic!("{} {:?}", a.status, a.json),
+        }
+    }
+    assert!(t2.unwrap() > t1);
+    // Heal: it rejoins as a follower and serves the new owner's state.
+    db.heal();
+    http.heal();
+    wait_serving(&direct, Duration::from_secs(10), &cluster).await;
+    let seen = direct.view(SHOP).await.unwrap();
+    assert_eq!(
+        seen["acquired"]["request"]["head_sha"], "sha-next",
+        "{seen}"
+    );
+    assert_eq!(cluster.owner(), Some(new_owner), "{}", cluster.logs());
+    println!(
+        "cut-off: {} calls in flight, the last answered {worst:?} after the owner's lease ran out",
+        answers.len()
+    );
 }

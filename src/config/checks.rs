@@ -283,8 +283,17 @@ impl Source<'_> {
             }
             (None, None) => DEFAULT_LEADER_LEASE,
         };
+        let postgres_password_file =
+            match (&cli.postgres_password_file, &store.postgres_password_file) {
+                (Some(path), _) => Some(path.clone()),
+                (None, Some(value)) => Some(PathBuf::from(
+                    self.non_empty_string(value, "store.postgres_password_file")?,
+                )),
+                (None, None) => None,
+            };
         Ok(Some(ClusterSettings {
             postgres_url: DatabaseUrl::new(url),
+            postgres_password_file,
             advertise_url,
             leader_lease,
         }))

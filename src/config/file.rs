@@ -47,6 +47,8 @@ pub struct ServerFile {
 pub struct StoreFile {
     /// PostgreSQL URL (usually `"${DATABASE_URL}"`); it may carry a password.
     pub postgres_url: Option<Spanned<Secret>>,
+    /// File holding the PostgreSQL password (beats a password in the URL and `PGPASSWORD`).
+    pub postgres_password_file: Option<Spanned<String>>,
 }
 
 /// `[cluster]`: several replicas on PostgreSQL.

@@ -735,3 +735,23 @@ fn silent_holder_timeout_out_of_bounds_is_refused_with_its_key_and_line() {
         );
     }
 }
+
+#[test]
+fn the_postgres_password_file_comes_from_the_file_or_the_flag_which_wins() {
+    let text = "[store]\npostgres_url = \"postgres://mq@db/mq\"\npostgres_password_file = \"/run/secrets/pg\"\n";
+    let from_file = load(text, &[]).unwrap().cluster.unwrap();
+    let flagged = load(text, &["--postgres-password-file", "/flag/pg"])
+        .unwrap()
+        .cluster
+        .unwrap();
+    assert_eq!(
+        from_file.postgres_password_file,
+        Some(PathBuf::from("/run/secrets/pg"))
+    );
+    assert_eq!(
+        flagged.postgres_password_file,
+        Some(PathBuf::from("/flag/pg"))
+    );
+    let e = error("[store]\npostgres_url = \"postgres://db/mq\"\npostgres_password_file = \"\"\n");
+    assert!(e.contains("store.postgres_password_file"), "{e}");
+}

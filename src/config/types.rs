@@ -29,6 +29,8 @@ pub struct Settings {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClusterSettings {
     pub postgres_url: DatabaseUrl,
+    /// `--postgres-password-file` / `[store] postgres_password_file`: read at start.
+    pub postgres_password_file: Option<PathBuf>,
     /// How the other replicas reach this one; `None` means `http://127.0.0.1:<port>`.
     pub advertise_url: Option<String>,
     /// How long ownership lasts without a renewal (renewed every third of it).

@@ -27,7 +27,7 @@ use std::path::Path;
 
 use tokio::sync::oneshot;
 
-pub use self::postgres::{redact_url, Fence, Leadership, PgStore, ValidUntil};
+pub use self::postgres::{redact_url, Fence, Leadership, PgOptions, PgStore, ValidUntil};
 pub use self::redb::RedbStore;
 use crate::domain::{Event, LeaseSettings, ProviderKey, ProviderState, Time};
 pub use error::StoreError;

@@ -15,7 +15,10 @@
 //! - Every database call has a bound ([`CONNECT_TIMEOUT`], [`OP_TIMEOUT`]); a lost connection is
 //!   dropped and made again on the next call, so a restarted database needs no restarted store.
 //! - The URL's password never appears in an error or a log line: [`PgStore::location`] is rebuilt
-//!   without it and every error text goes through [`Redactor`].
+//!   without it and every error text goes through [`Redactor`]. The password may also come from
+//!   a file or `PGPASSWORD` ([`PgOptions`]).
+//! - TLS follows the URL's `sslmode` and `sslrootcert` as libpq does ([`tls`]); a certificate
+//!   that does not verify fails the connect, so the first one (at start) stops the start.
 //!
 //! Driver: `tokio-postgres` without a pool. The writer holds one connection (a transaction needs
 //! one anyway, and group commit means there is never a second writer); the leader-row calls,
@@ -24,6 +27,7 @@
 
 mod migrations;
 mod redact;
+pub mod tls;
 mod writer;
 
 use super::worker::WorkerThread;
@@ -32,14 +36,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot};
-use tokio_postgres::{Client, Config, NoTls};
+use tokio_postgres::{Client, Config};
 
 pub use redact::Redactor;
 use writer::Job;
 
 use super::{Loaded, Op, RawEvents, StoreError};
 
-/// Longest wait for a new connection (TCP, TLS-less startup, authentication).
+/// Longest wait for a new connection (TCP, TLS handshake, authentication).
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// Longest wait for one call (a commit transaction, a claim, a history read, a probe), connecting
 /// included.
@@ -53,10 +57,76 @@ pub const LOAD_TIMEOUT: Duration = Duration::from_secs(30);
 /// `url` as it may appear in a message or a log line: `postgres://user@host:port/db`, never the
 /// password (a URL that does not parse gives a placeholder, not itself).
 pub fn redact_url(url: &str) -> String {
-    match url.parse::<Config>() {
-        Ok(config) => redact::location(&config),
-        Err(_) => "<a PostgreSQL URL that does not parse>".to_owned(),
+    let parsed = tls::split(url)
+        .ok()
+        .and_then(|(rest, _)| rest.parse::<Config>().ok());
+    match parsed {
+        Some(config) => redact::location(&config),
+        None => "<a PostgreSQL URL that does not parse>".to_owned(),
     }
+}
+
+/// Where the password comes from besides the URL (SPEC §12). Precedence, highest first:
+/// the file, the URL's own password, `PGPASSWORD` (libpq's order for the last two: the
+/// environment only fills in what the connection string leaves out).
+#[derive(Clone, Default)]
+pub struct PgOptions {
+    /// `--postgres-password-file` / `[store] postgres_password_file`: its content, one trailing
+    /// newline removed, is the password.
+    pub password_file: Option<std::path::PathBuf>,
+    /// `PGPASSWORD` as the process found it (read by the caller, so tests need not touch the
+    /// environment).
+    pub env_password: Option<String>,
+}
+
+impl PgOptions {
+    /// `password_file` and this process's `PGPASSWORD`.
+    pub fn from_env(password_file: Option<std::path::PathBuf>) -> PgOptions {
+        PgOptions {
+            password_file,
+            env_password: std::env::var("PGPASSWORD").ok().filter(|p| !p.is_empty()),
+        }
+    }
+}
+
+impl std::fmt::Debug for PgOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgOptions")
+            .field("password_file", &self.password_file)
+            .field(
+                "env_password",
+                &self.env_password.as_ref().map(|_| redact::MASK),
+            )
+            .finish()
+    }
+}
+
+/// The password from the file, if one is named: one trailing newline (`\n` or `\r\n`) is
+/// removed, as `echo` and editors leave one. Errors name the path, never the content.
+fn read_password_file(path: &std::path::Path) -> Result<String, StoreError> {
+    let bytes = std::fs::read(path).map_err(|e| {
+        StoreError::Postgres(format!(
+            "the PostgreSQL password file {} cannot be read: {e}",
+            path.display()
+        ))
+    })?;
+    let text = String::from_utf8(bytes).map_err(|_| {
+        StoreError::Postgres(format!(
+            "the PostgreSQL password file {} is not UTF-8 text",
+            path.display()
+        ))
+    })?;
+    let password = text
+        .strip_suffix("\r\n")
+        .or_else(|| text.strip_suffix('\n'))
+        .unwrap_or(&text);
+    if password.is_empty() {
+        return Err(StoreError::Postgres(format!(
+            "the PostgreSQL password file {} is empty",
+            path.display()
+        )));
+    }
+    Ok(password.to_owned())
 }
 
 /// Handle to the PostgreSQL store. Cheap to clone; every clone and every [`PgStore::fenced`] handle
@@ -163,6 +233,9 @@ pub struct Leadership {
 /// What the store thread and its tasks share.
 pub(crate) struct Shared {
     config: Config,
+    tls: tls::MakeRustls,
+    /// `postgres://user@host:port/db (sslmode=…)`: what a connect error names.
+    target: String,
     redactor: Redactor,
     /// The connection of the leader-row calls, `load_all`, `events` and `probe`; `None` until needed or after
     /// a failure.
@@ -183,27 +256,56 @@ impl PgStore {
     /// store's thread, connects and applies the migrations that are missing (serialised between
     /// replicas by an advisory lock). Errors never contain the password.
     pub async fn connect(url: &str) -> Result<PgStore, StoreError> {
-        let redactor = Redactor::for_url(url);
-        let mut config: Config = url.parse().map_err(|e: tokio_postgres::Error| {
+        PgStore::connect_with(url, &PgOptions::default()).await
+    }
+
+    /// [`PgStore::connect`] with the password from `options` when it names one (see
+    /// [`PgOptions`] for which source wins), and TLS as the URL's `sslmode` and
+    /// `sslrootcert` say ([`tls`]).
+    pub async fn connect_with(url: &str, options: &PgOptions) -> Result<PgStore, StoreError> {
+        let mut redactor = Redactor::for_url(url);
+        if let Some(p) = &options.env_password {
+            redactor = redactor.with_secret(p);
+        }
+        let (rest, tls) = tls::split(url).map_err(|e| {
             StoreError::Postgres(redactor.redact(&format!("invalid PostgreSQL URL: {e}")))
         })?;
-        let redactor = redactor.with_config(&config);
-        if config.get_ssl_mode() == tokio_postgres::config::SslMode::Require {
-            return Err(StoreError::Postgres(format!(
-                "{}: sslmode=require, but this build speaks to PostgreSQL without TLS \
-                 (use a network the database trusts, or a TLS-terminating proxy)",
-                redact::location(&config)
-            )));
+        let mut config: Config = rest.parse().map_err(|e: tokio_postgres::Error| {
+            StoreError::Postgres(redactor.redact(&format!("invalid PostgreSQL URL: {e}")))
+        })?;
+        let mut redactor = redactor.with_config(&config);
+        let location = redact::location(&config);
+        if let Some(path) = &options.password_file {
+            let password = read_password_file(path)?;
+            redactor = redactor.with_secret(&password);
+            if config.get_password().is_some() {
+                log::warn!(
+                    "store: the password in the PostgreSQL URL is ignored: the password file {} \
+                     takes precedence",
+                    path.display()
+                );
+            }
+            config.password(password);
+        } else if config.get_password().is_none() {
+            if let Some(password) = &options.env_password {
+                config.password(password.as_str());
+            }
         }
+        config.ssl_mode(tls.mode.driver());
+        let connector = tls
+            .connector()
+            .map_err(|e| StoreError::Postgres(redactor.redact(&format!("{location}: {e}"))))?;
         config
             .connect_timeout(CONNECT_TIMEOUT)
             .keepalives_idle(Duration::from_secs(10));
         if config.get_application_name().is_none() {
             config.application_name("mq-lease-service");
         }
-        let location = redact::location(&config);
+        let target = format!("{location} ({})", tls.describe());
         let shared = Arc::new(Shared {
             config,
+            tls: connector,
+            target,
             redactor,
             control: tokio::sync::Mutex::new(None),
             commits: AtomicU64::new(0),
@@ -267,7 +369,7 @@ impl PgStore {
                 }
             })
             .await?;
-        log::info!("store: PostgreSQL at {}", store.location());
+        log::info!("store: PostgreSQL at {}", store.inner.shared.target);
         Ok(store)
     }
 
@@ -479,13 +581,16 @@ impl PgStore {
 impl Shared {
     /// A new connection, its driver task spawned on the current (the store's) runtime.
     async fn connect(&self) -> Result<Client, StoreError> {
-        let connecting = self.config.connect(NoTls);
+        let connecting = self.config.connect(self.tls.clone());
         let (client, connection) = tokio::time::timeout(CONNECT_TIMEOUT, connecting)
             .await
             .map_err(|_| {
-                StoreError::Postgres(format!("connecting timed out after {CONNECT_TIMEOUT:?}"))
+                StoreError::Postgres(format!(
+                    "connecting to {} timed out after {CONNECT_TIMEOUT:?}",
+                    self.target
+                ))
             })?
-            .map_err(|e| self.error("connecting", e))?;
+            .map_err(|e| self.error(&format!("connecting to {}", self.target), e))?;
         let redactor = self.redactor.clone();
         tokio::spawn(async move {
             if let Err(e) = connection.await {

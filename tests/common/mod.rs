@@ -32,6 +32,11 @@ pub struct Server {
 impl Server {
     /// Starts the binary on a free port with `--data data` and `args`, without waiting.
     pub fn spawn(data: &Path, log_dir: &Path, args: &[&str]) -> Server {
+        Server::spawn_env(data, log_dir, args, &[])
+    }
+
+    /// [`Server::spawn`] with extra environment variables.
+    pub fn spawn_env(data: &Path, log_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Server {
         let port = free_port();
         let log = log_dir.join(format!("server-{port}.log"));
         let out = File::create(&log).expect("create log file");
@@ -40,6 +45,7 @@ impl Server {
             .args(["--bind", "127.0.0.1", "--port", &port.to_string(), "--data"])
             .arg(data)
             .args(args)
+            .envs(env.iter().copied())
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(out)

@@ -141,6 +141,39 @@ impl PgCluster {
         self.dir().join("data")
     }
 
+    /// Turns TLS on (`ssl = on`) with `cert_pem` (the chain) and `key_pem` as the server's
+    /// certificate and key, and restarts the server. Plain connections stay allowed.
+    pub fn enable_tls(&mut self, cert_pem: &str, key_pem: &str) {
+        let data = self.data_dir();
+        let cert = data.join("server.crt");
+        let key = data.join("server.key");
+        std::fs::write(&cert, cert_pem).expect("write server.crt");
+        std::fs::write(&key, key_pem).expect("write server.key");
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600))
+            .expect("chmod server.key");
+        if self.run_as.is_some() {
+            let (uid, gid) = user_id(SUPERUSER).expect("the postgres user");
+            for path in [&cert, &key] {
+                std::os::unix::fs::chown(path, Some(uid), Some(gid)).expect("chown to postgres");
+            }
+        }
+        let conf = data.join("postgresql.conf");
+        let mut text = std::fs::read_to_string(&conf).expect("read postgresql.conf");
+        text.push_str("\nssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\n");
+        std::fs::write(&conf, text).expect("write postgresql.conf");
+        self.stop();
+        self.start_again();
+    }
+
+    /// The URL with `host` instead of 127.0.0.1 and `query` (e.g. `sslmode=verify-full`).
+    pub fn url_for(&self, host: &str, query: &str) -> String {
+        format!(
+            "postgres://{SUPERUSER}:{}@{host}:{}/postgres?{query}",
+            self.password, self.port
+        )
+    }
+
     /// The server's log so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir().join("server.log")).unwrap_or_default()
@@ -344,4 +377,52 @@ fn id(args: &[&str]) -> Option<u32> {
         return None;
     }
     String::from_utf8_lossy(&out.stdout).trim().parse().ok()
+}
+
+/// A test CA and a server certificate it signed, in PEM.
+pub struct TestPki {
+    pub ca_pem: String,
+    pub server_cert_pem: String,
+    pub server_key_pem: String,
+}
+
+impl TestPki {
+    /// A fresh CA, and a server certificate from it for `names` (DNS names or IP addresses).
+    pub fn new(names: &[&str]) -> TestPki {
+        use rcgen::{
+            BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose,
+        };
+        let ca_key = KeyPair::generate().expect("CA key");
+        let mut ca = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        // A name of its own: two test CAs are two issuers, not one with a wrong key.
+        let serial: u32 = rand::thread_rng().gen();
+        ca.distinguished_name.push(
+            DnType::CommonName,
+            format!("mq-lease-service test CA {serial}"),
+        );
+        ca.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        let ca_cert = ca.self_signed(&ca_key).expect("self-sign the CA");
+        let issuer = Issuer::new(ca, ca_key);
+        let key = KeyPair::generate().expect("server key");
+        let mut params =
+            CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
+                .expect("server params");
+        params.distinguished_name.push(
+            DnType::CommonName,
+            names.first().copied().unwrap_or("server"),
+        );
+        let cert = params
+            .signed_by(&key, &issuer)
+            .expect("sign the server cert");
+        TestPki {
+            ca_pem: ca_cert.pem(),
+            server_cert_pem: cert.pem(),
+            server_key_pem: key.serialize_pem(),
+        }
+    }
 }

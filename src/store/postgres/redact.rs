@@ -58,6 +58,12 @@ impl Redactor {
         self
     }
 
+    /// Adds a password that came from elsewhere (a file, `PGPASSWORD`).
+    pub fn with_secret(mut self, secret: &str) -> Redactor {
+        self.add(secret.to_owned());
+        self
+    }
+
     fn add(&mut self, secret: String) {
         if !secret.is_empty() && !self.secrets.contains(&secret) {
             self.secrets.push(secret);
