@@ -398,25 +398,37 @@ async fn play(api: &Api, replicas: &[Api], names: &mut BTreeSet<String>) {
     .await;
 }
 
+/// Rounds of two; a silent pending run goes after 1 s; only `acme/expire/main` takes the
+/// lease from a silent holder, after 1 s (so no other holder expires on a slow machine).
+const SHORT_TIMERS: &str = r#"
+[server]
+auto_register = true
+
+[defaults]
+expected_build_count = 2
+stabilisation_window = "10m"
+ttl = "1s"
+lease_timeout = "10m"
+
+[[repository]]
+owner = "acme"
+name = "expire"
+base_ref = "main"
+lease_timeout = "1s"
+"#;
+
+fn short_timers_config(dir: &Path) -> String {
+    let path = dir.join("short-timers.toml");
+    std::fs::write(&path, SHORT_TIMERS).expect("write the config");
+    path.display().to_string()
+}
+
 #[actix_web::test]
 async fn every_metric_of_one_replica_is_in_the_docs() {
     // Arrange: one replica on the embedded store, short timers.
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(
-        &dir.path().join("data"),
-        dir.path(),
-        &[
-            "--expected-build-count",
-            "2",
-            "--stabilisation-window",
-            "10m",
-            "--ttl",
-            "1s",
-            "--lease-timeout",
-            "1s",
-        ],
-    )
-    .await;
+    let config = short_timers_config(dir.path());
+    let server = Server::start(&dir.path().join("data"), dir.path(), &["--config", &config]).await;
 
     // Act
     let mut names = BTreeSet::new();
@@ -444,19 +456,14 @@ async fn every_metric_of_two_replicas_on_postgres_is_in_the_docs() {
     let pg = PgCluster::start();
     let dir = tempfile::tempdir().unwrap();
     let url = pg.url();
+    let config = short_timers_config(dir.path());
     let args = [
         "--postgres-url",
         url.as_str(),
         "--leader-lease",
         "2s",
-        "--expected-build-count",
-        "2",
-        "--stabilisation-window",
-        "10m",
-        "--ttl",
-        "1s",
-        "--lease-timeout",
-        "1s",
+        "--config",
+        config.as_str(),
     ];
     let first = Server::start(&dir.path().join("a"), dir.path(), &args).await;
     let second = Server::start(&dir.path().join("b"), dir.path(), &args).await;
