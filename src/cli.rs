@@ -28,11 +28,19 @@ use clap::{Parser, Subcommand};
 use crate::config::duration;
 use crate::logging::LogFormat;
 
+/// `--version`: the Cargo.toml version and the git revision it was built from (`build.rs`).
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("MQ_LEASE_REVISION"),
+    ")"
+);
+
 /// Merge-queue lease service: one shared resource, the run with the most commits wins.
 ///
 /// Flags override the config file. Durations: "30s", "5m", "1h30m", "250ms" or whole seconds.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Parser)]
-#[command(name = "mq-lease-service", version, about)]
+#[command(name = "mq-lease-service", version = VERSION, about)]
 pub struct Cli {
     /// TOML config file (see config/example.toml). Without it, any owner/repo/base_ref is accepted.
     #[arg(long, value_name = "PATH", env = "MQ_LEASE_CONFIG", global = true)]
@@ -307,7 +315,7 @@ mod tests {
         assert_eq!(healthcheck_url(&cli).as_deref(), Some("http://x:1/readyz"));
     }
 
-    /// The README promises `MQ_LEASE_<FLAG>` for every flag; a flag added without its
+    /// docs/configuration.md promises `MQ_LEASE_<FLAG>` for every flag; a flag added without its
     /// variable (or with another name) fails here.
     #[test]
     fn every_flag_has_its_mq_lease_environment_variable() {

@@ -5,7 +5,7 @@
 //! Per-provider series carry `owner`, `repo` and `base_ref` labels, so `sum by (repo)`
 //! works; they are kept compactly by [`series`] (a provider's gauges and counters, no
 //! per-provider histograms). HTTP series carry `method`, `route` (the route pattern, never
-//! the raw path) and `status`. The README's "Metrics" section lists every name and why
+//! the raw path) and `status`. docs/operations.md ("Metrics") lists every name and why
 //! the histograms are not per provider.
 
 use std::sync::atomic::Ordering::Relaxed;
@@ -230,11 +230,12 @@ impl Metrics {
             &registry,
             IntGaugeVec::new(
                 Opts::new("mq_lease_build_info", "Always 1; the labels name the build"),
-                &["version"],
+                &["version", "revision"],
             )?,
         )?;
+        // The revision comes from build.rs (git, or MQ_LEASE_GIT_REVISION in a container build).
         build_info
-            .with_label_values(&[env!("CARGO_PKG_VERSION")])
+            .with_label_values(&[env!("CARGO_PKG_VERSION"), env!("MQ_LEASE_REVISION")])
             .set(1);
         // Present from the start, so an alert on `increase(...) > 0` has a series to read.
         for operation in ["write", "probe"] {

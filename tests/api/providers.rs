@@ -102,7 +102,7 @@ async fn metrics_count_grants_and_releases_and_label_http_by_route_pattern() {
     for line in [
         "mq_lease_grants_total{base_ref=\"main\",owner=\"acme\",repo=\"shop\"} 1",
         "mq_lease_releases_total{base_ref=\"main\",outcome=\"success\",owner=\"acme\",repo=\"shop\"} 1",
-        // The histograms are for all providers together (README "Metrics").
+        // The histograms are for all providers together (docs/operations.md, "Metrics").
         "\nmq_lease_merged_batch_size_count 1\n",
         "\nmq_lease_time_to_grant_seconds_count 1\n",
         "mq_lease_holder{base_ref=\"main\",owner=\"acme\",repo=\"shop\"} 0",
