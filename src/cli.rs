@@ -97,7 +97,7 @@ pub struct Cli {
     )]
     pub auto_register: Option<bool>,
 
-    /// PostgreSQL URL: keep the state there and let several replicas share it (SPEC §10)
+    /// PostgreSQL URL: keep the state there and let several replicas share it (docs/rules.md §10)
     /// [default: none, the embedded store under --data]. The password never reaches a log.
     #[arg(
         long,

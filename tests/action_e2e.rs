@@ -1181,7 +1181,7 @@ fn a_release_after_the_lease_was_lost_fails_the_step_loudly() {
     // Arrange: the heartbeat is killed right after the acquire step, and the holder
     // stays silent past the 2 s lease_timeout. The acquire step made one call after its
     // grant, so the service knows the holder can be heard from and applies lease_timeout
-    // (SPEC §13).
+    // (docs/rules.md §13).
     let server = Server::start(ServerOptions {
         expected_build_count: 1,
         lease_timeout: Some("2s"),
@@ -1222,7 +1222,7 @@ fn a_release_after_the_lease_was_lost_fails_the_step_loudly() {
 
 // ------------------------------------------------------------------ the story the action tells
 
-/// Whether this server says why a run waits (`waiting` in a pending answer, SPEC §8):
+/// Whether this server says why a run waits (`waiting` in a pending answer, docs/rules.md §8):
 /// asks once for a queue of its own, where a lone run is still pending.
 fn server_explains_waiting(server: &Server) -> bool {
     let (_, body) = http(
@@ -1258,7 +1258,7 @@ fn a_long_lone_wait_is_told_in_a_few_lines_with_its_reason() {
     });
     assert!(
         server_explains_waiting(&server),
-        "this crate's service says why a run waits (SPEC §8)"
+        "this crate's service says why a run waits (docs/rules.md §8)"
     );
     let run = Run::new(1, 1, "main");
 
@@ -1311,7 +1311,7 @@ fn the_job_summary_tells_the_holder_and_the_completed_run() {
     });
     assert!(
         server_explains_waiting(&server),
-        "this crate's service says why a run waits (SPEC §8)"
+        "this crate's service says why a run waits (docs/rules.md §8)"
     );
     let runs = [Run::new(1, 1, "main"), Run::new(2, 2, "main")];
     let (tx, rx) = mpsc::channel();
@@ -1470,7 +1470,7 @@ fn the_priority_comes_from_githubs_compare_api_with_the_github_token_input() {
     assert!(no_token.github_calls().is_empty());
 }
 
-// ------------------------------------------------------------------ no lease left behind (SPEC §11)
+// ------------------------------------------------------------------ no lease left behind (docs/rules.md §11)
 
 #[test]
 fn the_post_step_releases_the_lease_of_a_job_whose_step_failed() {

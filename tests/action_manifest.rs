@@ -23,7 +23,7 @@
 //! Besides the expressions, the manifest must agree with the action's source
 //! (`action/src/*.ts`) and its committed bundle: `runs.using` is the newest Node GitHub's
 //! runners support, `main` and `post` name the committed bundles, `post-if` is
-//! `always()` (SPEC §11), every input the source reads (`input("x")`, i.e.
+//! `always()` (docs/rules.md §11), every input the source reads (`input("x")`, i.e.
 //! `core.getInput`) is declared and every declared one is read, and every output the
 //! source sets (`core.setOutput`) is declared, and the other way round.
 
@@ -289,7 +289,7 @@ fn check_against_source(doc: &Yaml, source: &Source, problems: &mut Vec<String>)
     match runs["post-if"].as_str() {
         Some("always()") => {}
         other => problems.push(format!(
-            "runs.post-if is {other:?}: it must be 'always()', so the post step releases a lease left behind by a failed or cancelled job too (SPEC §11)"
+            "runs.post-if is {other:?}: it must be 'always()', so the post step releases a lease left behind by a failed or cancelled job too (docs/rules.md §11)"
         )),
     }
 

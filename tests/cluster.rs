@@ -1,4 +1,4 @@
-//! Several replicas on PostgreSQL (SPEC §10): the real binary, three times, on loopback
+//! Several replicas on PostgreSQL (docs/rules.md §10): the real binary, three times, on loopback
 //! ports, sharing a throw-away PostgreSQL cluster (`common::pg`).
 //!
 //! Every test uses a short `--leader-lease` so a failover takes seconds. Time bounds are

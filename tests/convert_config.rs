@@ -1,4 +1,4 @@
-//! `mq-lease-service convert-config OLD.yaml` (SPEC §13): the Go project's YAML config
+//! `mq-lease-service convert-config OLD.yaml` (docs/rules.md §13): the Go project's YAML config
 //! becomes TOML that this service loads, with the same settings, and says what it left out.
 //! The fixtures are written from the Go project's documented keys.
 

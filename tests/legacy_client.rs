@@ -1,4 +1,4 @@
-//! SPEC §13: a workflow written for the Go project's action (ankorstore/mq-lease-service)
+//! docs/rules.md §13: a workflow written for the Go project's action (ankorstore/mq-lease-service)
 //! works against this service with only the URL changed, and exclusion is never broken.
 //!
 //! Each job here does what that action's composite steps do, with the real `curl`:

@@ -1,4 +1,4 @@
-//! PostgreSQL in production (SPEC §12): TLS as libpq's `sslmode` and `sslrootcert` say, and
+//! PostgreSQL in production (docs/rules.md §12): TLS as libpq's `sslmode` and `sslrootcert` say, and
 //! the password from a file or `PGPASSWORD`. The real binary against a real PostgreSQL whose
 //! CA and server certificate the test makes (rcgen).
 

@@ -136,7 +136,7 @@ async fn a_queue_page_takes_base_ref_raw_or_percent_encoded_and_unknown_queues_a
     assert!(body.contains("\"error\""), "{body}");
 }
 
-/// SPEC §13: a holder that has not called since its grant (a client without a heartbeat)
+/// docs/rules.md §13: a holder that has not called since its grant (a client without a heartbeat)
 /// keeps the lease; the pages say so, and stop saying so once it calls.
 #[actix_web::test]
 async fn the_pages_say_when_the_holder_is_silent_since_its_grant() {

@@ -252,7 +252,7 @@ export async function acquire(ctx: Ctx): Promise<AcquireEnd> {
 
 /**
  * Right after the grant: one acquire call as the holder, so the service knows this
- * holder can be heard from (SPEC §13: only such a holder is subject to lease_timeout),
+ * holder can be heard from (docs/rules.md §13: only such a holder is subject to lease_timeout),
  * then a heartbeat in the background every quarter of the service's lease_timeout.
  */
 async function keepAlive(ctx: Ctx, lease: Lease): Promise<void> {

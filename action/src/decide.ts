@@ -2,7 +2,7 @@
 // to tell, when to retry, what the release and the post step must do. No I/O here (the
 // callers pass the clock and the random numbers), so test/decide.test.ts covers it all.
 
-/** Longest wait the service holds one acquire call for (SPEC §6). */
+/** Longest wait the service holds one acquire call for (docs/rules.md §6). */
 export const MAX_WAIT_SECONDS = 120;
 
 // ------------------------------------------------------------------ durations
@@ -62,7 +62,7 @@ export interface MergeGroup {
   baseRef: string;
 }
 
-/** `refs/heads/x` → `x` (SPEC §7: the merge_group event names full refs). */
+/** `refs/heads/x` → `x` (docs/rules.md §7: the merge_group event names full refs). */
 export function stripHeads(ref: string): string {
   return ref.startsWith("refs/heads/") ? ref.slice("refs/heads/".length) : ref;
 }
@@ -92,7 +92,7 @@ export function queueUrl(endpoint: string, repository: string, baseRef: string):
   return `${trimEndpoint(endpoint)}/${encodeURIComponent(owner)}/${encodeURIComponent(name)}/${encodeURIComponent(baseRef)}`;
 }
 
-/** The status page of one queue (SPEC §8). */
+/** The status page of one queue (docs/rules.md §8). */
 export function statusPageUrl(endpoint: string, repository: string, baseRef: string): string {
   const [owner, name] = splitRepository(repository);
   return `${trimEndpoint(endpoint)}/ui/${encodeURIComponent(owner)}/${encodeURIComponent(name)}/${encodeURIComponent(baseRef)}`;
@@ -304,7 +304,7 @@ export interface Told {
   reason: string;
 }
 
-/** The line for a pending answer (SPEC §8's `waiting` object), without the time left. */
+/** The line for a pending answer (docs/rules.md §8's `waiting` object), without the time left. */
 export function tellWaiting(body: unknown, nowMs: number): Told {
   const w = obj(body).waiting;
   if (w === null || typeof w !== "object") {
@@ -410,7 +410,7 @@ export function leaseId(headSha: string, fencingToken: string, acquiredAtMs: num
   return `${safe}-${fencingToken !== "" ? `t${fencingToken.replace(/[^0-9]/g, "")}` : `at${acquiredAtMs}`}`;
 }
 
-/** The outcome a release sends for the job status it is given (SPEC §3: cancelled counts as failure). */
+/** The outcome a release sends for the job status it is given (docs/rules.md §3: cancelled counts as failure). */
 export function releaseOutcome(jobStatus: string): { outcome: "success" | "failure"; warning?: string } {
   switch (jobStatus.trim().toLowerCase()) {
     case "success":
@@ -446,7 +446,7 @@ export type ReleasePlan =
   | { kind: "nothing"; line: string; summary: string }
   | { kind: "release"; leaseId: string };
 
-/** What an explicit release step does (SPEC §7: only the job's own acquired lease, once). */
+/** What an explicit release step does (docs/rules.md §7: only the job's own acquired lease, once). */
 export function planRelease(record: JobRecord | null, released: Released | null): ReleasePlan {
   if (record === null) {
     return {
@@ -490,7 +490,7 @@ export type PostPlan =
   | { kind: "check-holder"; why: string };
 
 /**
- * The post step (SPEC §11): release as failure a lease this step won that no release
+ * The post step (docs/rules.md §11): release as failure a lease this step won that no release
  * has answered yet; nothing otherwise.
  */
 export function planPost(saved: SavedState, released: Released | null): PostPlan {

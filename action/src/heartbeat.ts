@@ -1,5 +1,5 @@
 // The background heartbeat: repeats the holder's acquire call every interval so the
-// service sees the holder alive (SPEC §6, §13), from the acquire step's end until the
+// service sees the holder alive (docs/rules.md §6, §13), from the acquire step's end until the
 // release or the post step stops it (they remove its pid file and end the process).
 // Started detached by the acquire step (state.ts); writes its warnings to heartbeat.log.
 import { judgeBeat, requestStatus, serviceError } from "./decide";

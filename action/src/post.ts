@@ -1,4 +1,4 @@
-// The post step (`post-if: always()`, SPEC §11): GitHub runs it at the end of the job,
+// The post step (`post-if: always()`, docs/rules.md §11): GitHub runs it at the end of the job,
 // after a failure or a cancellation too. A lease this step won that no release has
 // answered yet is released as failure; otherwise only the heartbeat is stopped. It never
 // releases a lease this job did not win, and never twice.

@@ -1,4 +1,4 @@
-// The priority without the `priority` input (SPEC §11): how many commits the merge group
+// The priority without the `priority` input (docs/rules.md §11): how many commits the merge group
 // is ahead of its base, from GitHub's compare API through octokit (@actions/github), with
 // the `github_token` input. GitHub's API URL comes from GITHUB_API_URL (GitHub Enterprise).
 import * as core from "@actions/core";

@@ -35,7 +35,7 @@ export class Auth {
   }
 }
 
-/** The runner's ID token for `audience` (SPEC §9); the reasons it may fail, told plainly. */
+/** The runner's ID token for `audience` (docs/rules.md §9); the reasons it may fail, told plainly. */
 async function idToken(audience: string): Promise<string> {
   if (audience === "") {
     throw new Stop(

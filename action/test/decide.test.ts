@@ -90,7 +90,7 @@ describe("durations", () => {
 });
 
 describe("the event and the request", () => {
-  test("refs/heads/ is stripped from head_ref and base_ref (SPEC §7)", () => {
+  test("refs/heads/ is stripped from head_ref and base_ref (docs/rules.md §7)", () => {
     const group = mergeGroupOf({
       merge_group: {
         head_sha: "abc",
@@ -162,7 +162,7 @@ describe("answers to acquire", () => {
 });
 
 describe("the story told while waiting", () => {
-  test("each reason of SPEC §8 has its line; the key changes only when the state does", () => {
+  test("each reason of docs/rules.md §8 has its line; the key changes only when the state does", () => {
     const stabilising = tellWaiting(
       { waiting: { reason: "stabilising", known: 1, expected: 5, window_ends_at: "2026-01-01T10:03:10Z" } },
       NOW,
@@ -219,7 +219,7 @@ describe("releases", () => {
     assert.equal(judgeRelease(answer(400), "failure").kind, "refused");
   });
 
-  test("a release step releases only the job's own acquired lease, and only once (SPEC §7)", () => {
+  test("a release step releases only the job's own acquired lease, and only once (docs/rules.md §7)", () => {
     assert.equal(planRelease(null, null).kind, "nothing");
     const timedOut = planRelease({ status: "timeout" }, null);
     assert.ok(timedOut.kind === "nothing" && timedOut.line.includes("its acquire ended 'timeout'"));
@@ -231,7 +231,7 @@ describe("releases", () => {
   });
 });
 
-describe("the post step (SPEC §11)", () => {
+describe("the post step (docs/rules.md §11)", () => {
   const saved = (over: Partial<SavedState>): SavedState => ({
     phase: "acquire",
     ended: "acquired",

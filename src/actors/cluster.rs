@@ -1,5 +1,5 @@
 //! `ClusterActor`: this replica's claim on the state when several replicas share it in
-//! PostgreSQL (SPEC §10).
+//! PostgreSQL (docs/rules.md §10).
 //!
 //! Every `leader_lease / 3` it claims (or renews) the leader row, judged by the database
 //! clock. A renewal moves [`ValidUntil`] to `sent + leader_lease - margin`, where `sent`

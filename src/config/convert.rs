@@ -1,5 +1,5 @@
 //! `mq-lease-service convert-config OLD.yaml`: the Go project's YAML config
-//! (ankorstore/mq-lease-service) as this service's TOML (SPEC §13).
+//! (ankorstore/mq-lease-service) as this service's TOML (docs/rules.md §13).
 //!
 //! The Go file has `repositories[]` (`owner`, `name`, `base_ref`,
 //! `stabilize_duration_seconds`, `ttl_seconds`, `expected_request_count`,

@@ -25,7 +25,7 @@ pub struct Settings {
     pub cluster: Option<ClusterSettings>,
 }
 
-/// Cluster mode (SPEC §10): the state lives in PostgreSQL, one replica owns it at a time.
+/// Cluster mode (docs/rules.md §10): the state lives in PostgreSQL, one replica owns it at a time.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClusterSettings {
     pub postgres_url: DatabaseUrl,

@@ -1,4 +1,4 @@
-//! History events (SPEC §6): what happened to a provider, kept durably with its state.
+//! History events (docs/rules.md §6): what happened to a provider, kept durably with its state.
 
 use super::HeadSha;
 use super::{Priority, Request, Time};

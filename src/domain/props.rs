@@ -1,5 +1,5 @@
 //! Property tests: random sequences of acquire / release / wait / clock moves, checking
-//! the invariants of SPEC §3 after every step.
+//! the invariants of docs/rules.md §3 after every step.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -365,7 +365,7 @@ fn check_waiting(
 proptest! {
     #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
 
-    /// SPEC §8: every answer of acquire (direct, or a held long-poll whose wait ends) and
+    /// docs/rules.md §8: every answer of acquire (direct, or a held long-poll whose wait ends) and
     /// every run in the view says why it waits exactly when it is pending, consistently
     /// with the state; nobody is granted while paused; the other §3 invariants hold with
     /// pause, resume and revoke in the mix.
@@ -440,7 +440,7 @@ proptest! {
 proptest! {
     #![proptest_config(ProptestConfig { cases: 600, ..ProptestConfig::default() })]
 
-    /// SPEC §13, exclusion before liveness: a holder that has not called since its grant
+    /// docs/rules.md §13, exclusion before liveness: a holder that has not called since its grant
     /// (a client that may not learn its lease ran out) loses the lease only by its own
     /// release when `silent_holder_timeout` is off, whatever the other runs do and however
     /// long it is silent; with the opt-in, never before that long after its grant. Once it

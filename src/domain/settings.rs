@@ -1,4 +1,4 @@
-//! Per-provider lease settings (SPEC §3, §6). Plain data: the config layer fills it in.
+//! Per-provider lease settings (docs/rules.md §3, §6). Plain data: the config layer fills it in.
 
 use std::time::Duration;
 
@@ -18,7 +18,7 @@ pub struct LeaseSettings {
     /// and is then silent this long loses the lease as if it released `failure`.
     /// `Duration::ZERO` turns the timeout off.
     pub lease_timeout: Duration,
-    /// A holder silent *since its grant* loses the lease after this long (SPEC §13): it
+    /// A holder silent *since its grant* loses the lease after this long (docs/rules.md §13): it
     /// may be a client that cannot learn its lease ran out, so this is an operator's
     /// explicit opt-in. `Duration::ZERO` (the default): such a holder keeps the lease
     /// until it releases or an admin revokes it.

@@ -1,4 +1,4 @@
-//! Every transition of SPEC §3 and §6 on the pure rules, with an explicit clock.
+//! Every transition of docs/rules.md §3 and §6 on the pure rules, with an explicit clock.
 
 use std::time::Duration;
 
@@ -570,7 +570,7 @@ fn a_passed_stabilisation_window_is_no_longer_a_deadline() {
     );
 }
 
-// ---- SPEC §13: exclusion before liveness; a completed run's release --------------------------
+// ---- docs/rules.md §13: exclusion before liveness; a completed run's release --------------------------
 
 /// A round of three where `c` (priority 3) is granted at `at(0)` and says nothing more.
 fn silent_holder_round(settings: LeaseSettings) -> Queue {

@@ -156,7 +156,7 @@ impl Priority {
     }
 }
 
-/// Where a request stands (SPEC §2).
+/// Where a request stands (docs/rules.md §2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {

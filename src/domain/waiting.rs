@@ -1,4 +1,4 @@
-//! Why a `pending` run waits (SPEC §8), and who holds the lease (for answers and 409s).
+//! Why a `pending` run waits (docs/rules.md §8), and who holds the lease (for answers and 409s).
 
 use super::{HeadSha, Priority, Status, Time};
 
@@ -10,7 +10,7 @@ pub struct HolderInfo {
     pub status: Status,
     /// When it was granted the lease.
     pub since: Time,
-    /// It has not called acquire since its grant (SPEC §13): it may be a client that
+    /// It has not called acquire since its grant (docs/rules.md §13): it may be a client that
     /// cannot learn that its lease ran out, so it keeps the lease unless the operator
     /// set `silent_holder_timeout`.
     pub silent_since_grant: bool,

@@ -1,4 +1,4 @@
-//! SPEC §8 on the pure rules: why a pending run waits, the 409 naming the holder, the
+//! docs/rules.md §8 on the pure rules: why a pending run waits, the 409 naming the holder, the
 //! view's times, and the admin controls (revoke, pause, resume).
 
 use std::time::Duration;

@@ -31,7 +31,7 @@ pub const ACTIONS: [&str; 3] = ["revoke", "pause", "resume"];
 pub struct Figures {
     pub known_requests: AtomicI64,
     pub holder: AtomicI64,
-    /// 1 while the live holder has not called since its grant (SPEC §13).
+    /// 1 while the live holder has not called since its grant (docs/rules.md §13).
     pub holder_silent: AtomicI64,
     /// Unix ms of the live holder's grant, or [`NO_HOLDER`].
     holder_since_ms: AtomicI64,

@@ -2,7 +2,7 @@
 //!
 //! actix-web does not reliably drop a pending handler when the client disconnects
 //! (actix/actix-web#1313, #3462), and a parked acquire must not outlive its caller:
-//! the lease is only ever granted to a run that is asking (SPEC §3 rule 6). So each
+//! the lease is only ever granted to a run that is asking (docs/rules.md §3 rule 6). So each
 //! connection's socket is recorded when it is accepted ([`remember_socket`]), and
 //! [`hold`] awaits the provider's answer while peeking at that socket: end-of-stream
 //! means the caller hung up, and the held call is dropped. Dropping it is what tells the

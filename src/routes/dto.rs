@@ -1,4 +1,4 @@
-//! Wire shapes (SPEC §4). Request bodies keep raw types and ignore unknown fields;
+//! Wire shapes (docs/rules.md §4). Request bodies keep raw types and ignore unknown fields;
 //! validation happens in the handler.
 
 use std::fmt::{self, Write as _};
@@ -137,7 +137,7 @@ pub fn holder_view(h: &HolderInfo) -> Value {
     })
 }
 
-/// `{"reason": …, …details}` (SPEC §8).
+/// `{"reason": …, …details}` (docs/rules.md §8).
 pub fn waiting_view(w: &Waiting) -> Value {
     let mut v = json!({ "reason": w.reason() });
     match w {

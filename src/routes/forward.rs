@@ -7,7 +7,7 @@
 //! with a timeout longer than its wait, and the caller hanging up drops the forwarded
 //! request, which the owner then sees as its own caller hanging up.
 //!
-//! A forwarded call never waits on a replica that lost the state (SPEC §12): while it is
+//! A forwarded call never waits on a replica that lost the state (docs/rules.md §12): while it is
 //! in flight the seat is watched, and once it names another owner (or this replica) the
 //! call is dropped and sent again where the state is now (acquire, release and reads,
 //! which are safe to repeat), or answered 503 (admin changes). A paused or cut-off old
@@ -126,7 +126,7 @@ pub async fn forward(
                 }
                 // The replica this call was with lost the state: it will not answer (paused,
                 // cut off) or may answer from a past it no longer owns. A call that is safe
-                // to repeat (SPEC §3) goes where the state is now; any other is answered 503.
+                // to repeat (docs/rules.md §3) goes where the state is now; any other is answered 503.
                 if !safe_to_repeat(&http) {
                     let e = unavailable(
                         "the replica that owned the state lost it while this call was with it; \
@@ -169,7 +169,7 @@ pub async fn forward(
 }
 
 /// Acquire, release and reads may be sent again to a new owner: acquire and release are
-/// idempotent (SPEC §3), and the new owner's state holds every change the old one committed.
+/// idempotent (docs/rules.md §3), and the new owner's state holds every change the old one committed.
 /// Admin changes (clear, revoke, pause, resume) are not: a second clear or revoke could hit a
 /// later round.
 fn safe_to_repeat(http: &actix_web::HttpRequest) -> bool {
@@ -272,7 +272,7 @@ enum Sent {
 
 /// Sends the request to `owner` and turns its answer into ours; gives up on it the moment
 /// this replica's seat names another owner (or none), so no call waits on a replica that
-/// lost the state (SPEC §12). A held call sent again waits only what is left of its wait
+/// lost the state (docs/rules.md §12). A held call sent again waits only what is left of its wait
 /// (counted from `received`).
 async fn to_owner(
     http: &actix_web::HttpRequest,

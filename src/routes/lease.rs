@@ -85,7 +85,7 @@ pub async fn release(
     respond(&answer)
 }
 
-/// 200 with the request context (SPEC §4), as `HttpResponse::json` sends it.
+/// 200 with the request context (docs/rules.md §4), as `HttpResponse::json` sends it.
 fn respond(answer: &Answer) -> Result<HttpResponse, ApiError> {
     let body = answer_body(answer).map_err(|e| {
         ApiError::new(

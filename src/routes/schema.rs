@@ -229,7 +229,7 @@ pub enum WaitingReason {
     Confirming,
 }
 
-/// Why a `pending` run waits (SPEC §8): `reason` and the details that reason has.
+/// Why a `pending` run waits (docs/rules.md §8): `reason` and the details that reason has.
 #[derive(ToSchema)]
 #[schema(example = json!({"reason": "stabilising", "known": 2, "expected": 4, "window_ends_at": "2026-01-01T10:05:00Z"}))]
 pub struct Waiting {

@@ -66,7 +66,7 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
-/// Where the password comes from besides the URL (SPEC §12). Precedence, highest first:
+/// Where the password comes from besides the URL (docs/rules.md §12). Precedence, highest first:
 /// the file, the URL's own password, `PGPASSWORD` (libpq's order for the last two: the
 /// environment only fills in what the connection string leaves out).
 #[derive(Clone, Default)]

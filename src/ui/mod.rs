@@ -1,4 +1,4 @@
-//! The status page (SPEC §8): `GET /ui` (every queue) and `GET /ui/{owner}/{repo}/{base_ref}`
+//! The status page (docs/rules.md §8): `GET /ui` (every queue) and `GET /ui/{owner}/{repo}/{base_ref}`
 //! (one queue), rendered on the server with askama from the same `LeaseService` calls
 //! as the JSON routes. A few lines of JS fetch the page's `live` block every second
 //! (`?fragment=live`) and swap it in, so the page follows changes without a reload.
@@ -35,7 +35,7 @@ const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
 
 /// May this caller see and use the admin controls (revoke, pause, resume, clear)?
 /// The auth middleware's [`Caller`] decides: admin credentials and an open service
-/// (no `[auth]`) may; a repository's OIDC token may not (SPEC §9), and neither may a
+/// (no `[auth]`) may; a repository's OIDC token may not (docs/rules.md §9), and neither may a
 /// request the middleware never saw.
 pub fn is_admin(req: &HttpRequest) -> bool {
     Caller::of(req).is_some_and(|caller| caller.may_administer())

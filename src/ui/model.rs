@@ -199,7 +199,7 @@ pub struct HolderView {
     /// Time left before the lease times out (`None` when no timeout applies to the holder
     /// or it has already released).
     pub expires_in: Option<String>,
-    /// A live holder that has not called acquire since its grant (SPEC §13): it keeps the
+    /// A live holder that has not called acquire since its grant (docs/rules.md §13): it keeps the
     /// lease until it releases or an admin revokes it, unless `silent_holder_timeout` is set.
     pub silent: bool,
 }

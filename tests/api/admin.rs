@@ -1,4 +1,4 @@
-//! Admin controls (SPEC §8): revoke the holder's lease, pause and resume grants.
+//! Admin controls (docs/rules.md §8): revoke the holder's lease, pause and resume grants.
 
 use std::time::{Duration, Instant};
 

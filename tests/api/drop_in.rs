@@ -1,4 +1,4 @@
-//! SPEC §13: what a client of the Go project's action relies on. It sends
+//! docs/rules.md §13: what a client of the Go project's action relies on. It sends
 //! `Content-Type: json`, never calls again once `acquired`, and releases on every run
 //! with its job's status, failing its step on anything but 2xx.
 

@@ -133,7 +133,7 @@ async fn a_holder_that_stops_heartbeating_loses_the_lease_and_the_next_run_acqui
     .await;
     app.acquire(KEY, &body("a", 1)).await;
     assert_eq!(app.acquire(KEY, &body("b", 2)).await.lease(), "acquired");
-    // Its heartbeat: one call after the grant, then nothing (SPEC §13: a holder silent
+    // Its heartbeat: one call after the grant, then nothing (docs/rules.md §13: a holder silent
     // since its grant would keep the lease).
     assert_eq!(app.acquire(KEY, &body("b", 2)).await.lease(), "acquired");
     let res = app.acquire_wait(KEY, &body("a", 1), "10").await;

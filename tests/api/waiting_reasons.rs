@@ -1,4 +1,4 @@
-//! SPEC §8 over HTTP: a pending answer says why it waits, a 409 names the holder, and
+//! docs/rules.md §8 over HTTP: a pending answer says why it waits, a 409 names the holder, and
 //! the provider view shows when each run was first and last seen and the holder's lease.
 
 use std::time::Duration;
@@ -124,7 +124,7 @@ async fn an_acquired_answer_carries_its_lease_times_and_no_waiting() {
     let res = app.acquire(KEY, &body("c", 3)).await;
     assert_eq!(res.lease(), "acquired");
     assert!(res.json.get("waiting").is_none());
-    // Silent since its grant (it has not called since): no timeout applies yet (SPEC §13).
+    // Silent since its grant (it has not called since): no timeout applies yet (docs/rules.md §13).
     assert_eq!(
         res.json["lease_expires_at"],
         serde_json::Value::Null,

@@ -293,7 +293,7 @@ impl Api {
     }
 }
 
-/// SPEC §3 invariants of a provider view; returns what is wrong.
+/// docs/rules.md §3 invariants of a provider view; returns what is wrong.
 pub fn check_invariants(view: &Value) -> Result<(), String> {
     let known = view["known"]
         .as_array()

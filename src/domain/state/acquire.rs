@@ -1,10 +1,10 @@
-//! `acquire` (SPEC §3 rules 1–6): registration, the election, the grant.
+//! `acquire` (docs/rules.md §3 rules 1–6): registration, the election, the grant.
 
 use super::views::busy;
 use super::*;
 
 impl ProviderState {
-    /// `acquire` (SPEC §3 rules 1–6). `now` is the moment the caller is asking. A
+    /// `acquire` (docs/rules.md §3 rules 1–6). `now` is the moment the caller is asking. A
     /// `pending` answer says why it waits.
     pub fn acquire(
         &mut self,
@@ -82,7 +82,7 @@ impl ProviderState {
         if self.is_holder(sha) {
             // Rule 4 (and a completed or failed holder hearing its own outcome again).
             // A call after the grant is the sign of life that puts the holder under
-            // `lease_timeout` (SPEC §13).
+            // `lease_timeout` (docs/rules.md §13).
             if let Some(h) = self.holder.as_mut() {
                 h.heard_since_grant = true;
             }

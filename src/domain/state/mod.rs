@@ -1,4 +1,4 @@
-//! The provider state machine of SPEC §3 and §6. Pure: every transition takes `now`,
+//! The provider state machine of docs/rules.md §3 and §6. Pure: every transition takes `now`,
 //! mutates `self`, appends to `events` and does no I/O. The provider actor persists the
 //! result, so everything that must survive a restart is serialized here; what only
 //! matters while the process runs (the delay counter, the holder's sign of life) is
@@ -49,7 +49,7 @@ pub struct Holder {
     pub head_sha: HeadSha,
     pub fencing_token: u64,
     pub granted_at: Time,
-    /// Whether it called acquire after its grant (SPEC §13): a client that does shows it
+    /// Whether it called acquire after its grant (docs/rules.md §13): a client that does shows it
     /// learns about its lease, so `lease_timeout` applies to it. One silent since its
     /// grant may not; it keeps the lease unless `silent_holder_timeout` is set. Saved.
     pub heard_since_grant: bool,
@@ -213,7 +213,7 @@ impl ProviderState {
         self.holder_request().map(|(r, _)| r.status)
     }
 
-    /// SPEC §3 rule 5: the picture is stable enough to elect — the expected number of runs
+    /// docs/rules.md §3 rule 5: the picture is stable enough to elect — the expected number of runs
     /// is known, the stabilisation window has passed, or the previous holder failed
     /// (re-election needs no waiting). `acquire` and the waiting reasons both ask this.
     pub(super) fn election_ready(&self, settings: &LeaseSettings, now: Time) -> bool {

@@ -3,7 +3,7 @@
 use super::*;
 
 impl ProviderState {
-    /// `release` (SPEC §3, §6 fencing, §13 a completed run's release).
+    /// `release` (docs/rules.md §3, §6 fencing, §13 a completed run's release).
     pub fn release(
         &mut self,
         sha: &HeadSha,
@@ -33,7 +33,7 @@ impl ProviderState {
                 });
             }
         }
-        // SPEC §13: a run told `completed` releasing, as clients that release on every run
+        // docs/rules.md §13: a run told `completed` releasing, as clients that release on every run
         // do, hears `completed` again whatever status it sends, and nothing changes. (A
         // run not told yet is another non-holder: it learns on its next acquire call.)
         if let Some(f) = self.recalled(sha).filter(|f| f.released.is_none()) {

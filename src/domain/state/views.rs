@@ -25,7 +25,7 @@ impl ProviderState {
         self.holder_deadline(settings, self.holder_seen_at)
     }
 
-    /// Why the known `pending` run `sha` is not granted at `now` (SPEC §8); `None` for a
+    /// Why the known `pending` run `sha` is not granted at `now` (docs/rules.md §8); `None` for a
     /// run that is not known or not pending. Mirrors the checks of [`Self::elect`], in
     /// the order documented on [`Waiting`].
     pub fn waiting_for(

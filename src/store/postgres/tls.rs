@@ -1,4 +1,4 @@
-//! TLS to PostgreSQL over rustls (ring), with libpq's `sslmode` and `sslrootcert` (SPEC §12).
+//! TLS to PostgreSQL over rustls (ring), with libpq's `sslmode` and `sslrootcert` (docs/rules.md §12).
 //!
 //! tokio-postgres knows `sslmode=disable|prefer|require` only, and no `sslrootcert`, so
 //! [`split`] takes both out of the connection string first; [`Tls::connector`] then gives the

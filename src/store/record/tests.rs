@@ -112,7 +112,7 @@ fn pause_and_last_seen_times_round_trip_through_the_record() {
     assert_eq!(stored.state.requests[0].registered_at, Time(2_000));
 }
 
-/// SPEC §13: whether the holder has called since its grant decides which timeout applies,
+/// docs/rules.md §13: whether the holder has called since its grant decides which timeout applies,
 /// so a restart must not turn a holder that called back into a silent one (nor the
 /// other way round), and the opt-in setting is kept with the record.
 #[test]
