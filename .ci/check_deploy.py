@@ -41,20 +41,17 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 K8S = ROOT / "deploy" / "kubernetes"
 
-# The metric names the service exports (src/metrics.rs). Alerts and the dashboard may
-# use only these, so a rename on one side is caught here.
-METRICS = {
-    "mq_lease_holder_age_seconds",
-    "mq_lease_waiting_requests",
-    "mq_lease_known_requests",
-    "mq_lease_ready",
-    "mq_lease_store_errors_total",
-    "mq_lease_http_requests_total",
-    "mq_lease_build_info",
-    "mq_lease_cluster_is_owner",
-    "mq_lease_cluster_failovers_total",
-    "mq_lease_cluster_forward_seconds_bucket",
-}
+# The metric names the service exports: every "mq_lease_…" name in src/metrics/, and for
+# histograms their _bucket, _sum and _count series. Alerts and the dashboard may use only
+# these, so a rename on one side is caught here.
+def exported_metrics():
+    names = set()
+    for source in (ROOT / "src" / "metrics").glob("*.rs"):
+        names |= set(re.findall(r'"(mq_lease_[a-z0-9_]+)"', source.read_text()))
+    return names | {n + suffix for n in names for suffix in ("_bucket", "_sum", "_count")}
+
+
+METRICS = exported_metrics()
 
 # Secrets the operator creates by hand (the overlays' comments say how); anything else
 # referenced but not rendered is an error.
