@@ -977,20 +977,8 @@ async fn calls_in_flight_to_an_owner_paused_for_15s_are_answered_within_the_leas
         .await
         .unwrap();
     assert_eq!(done.status, 200, "{:?}", done.json);
-    let mut next = None;
-    while next.is_none() {
-        let a = cluster
-            .api(f[0])
-            .acquire(SHOP, "sha-next", 6, None)
-            .await
-            .unwrap();
-        match (a.status, a.lease()) {
-            (200, "acquired") => next = a.token(),
-            (409 | 200, _) => tokio::time::sleep(Duration::from_millis(100)).await,
-            _ => panic!("{} {:?}", a.status, a.json),
-        }
-    }
-    assert!(next.unwrap() > t1, "token {next:?} after {t1}");
+    let next = granted_token(&cluster.api(f[0]), "sha-next", 6).await;
+    assert!(next > t1, "token {next} after {t1}");
     tokio::time::sleep(resume_at.saturating_duration_since(Instant::now())).await;
     cluster.replicas[owner].signal("CONT");
     wait_serving(&cluster.api(owner), Duration::from_secs(10), &cluster).await;
@@ -1177,20 +1165,8 @@ async fn an_owner_cut_off_from_the_database_and_the_others_grants_nothing_others
         .await
         .unwrap();
     assert_eq!(done.status, 200, "{:?}", done.json);
-    let mut t2 = None;
-    while t2.is_none() {
-        let a = cluster
-            .api(f[0])
-            .acquire(SHOP, "sha-next", 6, None)
-            .await
-            .unwrap();
-        match (a.status, a.lease()) {
-            (200, "acquired") => t2 = a.token(),
-            (409 | 200, _) => tokio::time::sleep(Duration::from_millis(100)).await,
-            _ => panic!("{} {:?}", a.status, a.json),
-        }
-    }
-    assert!(t2.unwrap() > t1);
+    let t2 = granted_token(&cluster.api(f[0]), "sha-next", 6).await;
+    assert!(t2 > t1);
     // Heal: it rejoins as a follower and serves the new owner's state.
     db.heal();
     http.heal();
@@ -1205,4 +1181,16 @@ async fn an_owner_cut_off_from_the_database_and_the_others_grants_nothing_others
         "cut-off: {} calls in flight, the last answered {worst:?} after the owner's lease ran out",
         answers.len()
     );
+}
+
+/// Asks as `sha` until it is granted (through 409s and `pending`); its fencing token.
+async fn granted_token(api: &Api, sha: &str, priority: u64) -> u64 {
+    loop {
+        let a = api.acquire(SHOP, sha, priority, None).await.unwrap();
+        match (a.status, a.lease(), a.token()) {
+            (200, "acquired", Some(token)) => return token,
+            (409 | 200, _, _) => tokio::time::sleep(Duration::from_millis(100)).await,
+            _ => panic!("{} {:?}", a.status, a.json),
+        }
+    }
 }

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { acquire, type Ctx } from "./acquire";
 import { runOutcome } from "./decide";
 import { release, releaseStep } from "./release";
-import { error, notice, setResult } from "./report";
+import { runPhase, notice, setResult } from "./report";
 import { runCommand } from "./run";
 import { Auth, Stop } from "./service";
 import { endpoint, input, jobDir } from "./settings";
@@ -81,12 +81,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(
-  () => process.exit(),
-  (e) => {
-    if (e instanceof Stop) error(e.message);
-    else error(`Unexpected error: ${(e as Error)?.stack ?? String(e)}`);
-    process.exitCode = 1;
-    process.exit();
-  },
-);
+runPhase(main);

@@ -5,7 +5,7 @@
 import * as core from "@actions/core";
 import { holderOf, type Lease, planPost, type SavedState } from "./decide";
 import { release, stopKeepAlive } from "./release";
-import { error, summary } from "./report";
+import { runPhase, summary } from "./report";
 import { Auth, call, Stop } from "./service";
 import { jobDir, input } from "./settings";
 import { JobState } from "./state";
@@ -63,12 +63,4 @@ async function post(): Promise<void> {
   }
 }
 
-post().then(
-  () => process.exit(),
-  (e) => {
-    if (e instanceof Stop) error(e.message);
-    else error(`Unexpected error: ${(e as Error)?.stack ?? String(e)}`);
-    process.exitCode = 1;
-    process.exit();
-  },
-);
+runPhase(post);

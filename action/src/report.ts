@@ -1,6 +1,7 @@
 // What the action tells: annotations, outputs, the job summary. Thin wrappers over
 // @actions/core so every message carries the same title.
 import * as core from "@actions/core";
+import { Stop } from "./service";
 
 const TITLE = "mq-lease-service";
 
@@ -45,4 +46,19 @@ export class Group {
     if (this.open) core.endGroup();
     this.open = false;
   }
+}
+
+/** Runs one phase (the main or the post step) to its end: a `Stop` is reported as the
+ * step's error, anything else with its stack; either fails the step. The process exits
+ * then, so nothing left pending (a timer, a socket) keeps the step open. */
+export function runPhase(phase: () => Promise<void>): void {
+  phase().then(
+    () => process.exit(),
+    (e) => {
+      if (e instanceof Stop) error(e.message);
+      else error(`Unexpected error: ${(e as Error)?.stack ?? String(e)}`);
+      process.exitCode = 1;
+      process.exit();
+    },
+  );
 }
