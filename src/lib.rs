@@ -35,3 +35,5 @@ pub mod ui;
 
 #[cfg(test)]
 mod layers_tests;
+#[cfg(test)]
+mod route_table_tests;

@@ -10,11 +10,12 @@
 //! handlers live outside `routes` (the status page, `/metrics`), are described by the
 //! attribute-only functions below.
 
-use actix_web::HttpResponse;
+use actix_web::{web, HttpResponse, Route};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{Ref, RefOr, Required};
 use utoipa::{Modify, OpenApi};
 
+use crate::routes::table::Endpoint;
 use crate::routes::{health, lease, providers, schema};
 
 #[derive(OpenApi)]
@@ -131,6 +132,11 @@ pub fn document() -> String {
 fn served_document() -> &'static str {
     static DOCUMENT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     DOCUMENT.get_or_init(document)
+}
+
+/// The route of the route table's `/openapi.json`.
+pub fn handler(endpoint: Endpoint) -> Option<Route> {
+    (endpoint == Endpoint::OpenApi).then(|| web::to(openapi_json))
 }
 
 /// This description. Open without credentials: it tells how to call the API, not its state.

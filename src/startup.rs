@@ -23,6 +23,7 @@ use crate::domain::Time;
 use crate::health::Readiness;
 use crate::metrics;
 use crate::routes::forward::{self, Forwarder};
+use crate::routes::table::{self, Endpoint};
 use crate::routes::{self, auth};
 use crate::service::{LeaseService, Seat, SeatWatch};
 use crate::store::{LoadError, PgOptions, PgStore, RecordError, Store, StoreError};
@@ -340,8 +341,8 @@ fn serve(
         if let Some(a) = &authenticator {
             app = app.app_data(a.clone());
         }
-        app.configure(routes::configure)
-            .default_service(web::to(routes::not_found))
+        app.configure(mount)
+            .default_service(web::to(table::not_found))
     })
     .on_connect(routes::conn::remember_socket)
     .workers(workers())
@@ -355,6 +356,18 @@ fn serve(
     .run();
     info!("serving on {}:{port}", settings.bind);
     Ok((port, server))
+}
+
+/// Every row of the route table, with its handler from `routes`, `ui` or `openapi`.
+pub fn mount(cfg: &mut web::ServiceConfig) {
+    table::mount(cfg, &handler);
+}
+
+/// The handler of `endpoint`, from whichever module has it.
+fn handler(endpoint: Endpoint) -> Option<actix_web::Route> {
+    routes::handler(endpoint)
+        .or_else(|| crate::ui::handler(endpoint))
+        .or_else(|| crate::openapi::handler(endpoint))
 }
 
 /// Waits for SIGTERM (what container runtimes send) or SIGINT (Ctrl-C).

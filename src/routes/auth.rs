@@ -34,21 +34,8 @@ use crate::config::AuthSettings;
 use caller::classify;
 use oidc::{OidcVerifier, Rejection};
 
-/// Paths that never need credentials.
-/// `/openapi.json` describes the API, not its state, so it is open like the probes.
-const ALWAYS_OPEN: &[&str] = &[
-    "/healthz",
-    "/readyz",
-    "/k8s/liveness",
-    "/k8s/readiness",
-    "/openapi.json",
-];
-
-/// Whether `path` is served without credentials. `/metrics` is open unless
-/// `metrics_needs_auth` (`[server] metrics_auth = true`).
-pub fn is_open(path: &str, metrics_needs_auth: bool) -> bool {
-    ALWAYS_OPEN.contains(&path) || (path == "/metrics" && !metrics_needs_auth)
-}
+/// Which paths need no credentials is the route table's to say.
+pub use super::table::is_open;
 
 /// The accepted credentials: pre-rendered admin `Authorization` values and, with
 /// `[auth.github_oidc]`, the token verifier.

@@ -1,6 +1,7 @@
 //! Several replicas: a follower sends every request that needs the state to the replica
-//! that owns it, and returns its answer as is (status, headers, body). `/healthz`,
-//! `/readyz`, `/metrics` and the static files are answered by every replica itself.
+//! that owns it, and returns its answer as is (status, headers, body). The rows of the
+//! route table answered `Here` (`/healthz`, `/readyz`, `/metrics`, the static files) are
+//! answered by every replica itself.
 //!
 //! Credentials travel with the request and are checked by the owner (this middleware runs
 //! before auth); no header value is ever logged. A held long-poll is forwarded as such,
@@ -28,6 +29,7 @@ use serde_json::json;
 use super::conn;
 use super::error::ApiError;
 use super::input::{self, MAX_BODY};
+use super::table;
 use crate::metrics::Metrics;
 use crate::service::{LeaseService, Route};
 
@@ -41,19 +43,6 @@ const WAIT_SLACK: Duration = Duration::from_secs(15);
 const WATCH_EVERY: Duration = Duration::from_millis(50);
 /// How long a call whose owner changed waits for the new one to be known and serving.
 const SETTLE: Duration = Duration::from_secs(2);
-
-/// Answered by every replica itself: they describe this replica, or never change.
-const LOCAL_PATHS: &[&str] = &[
-    "/healthz",
-    "/k8s/liveness",
-    "/readyz",
-    "/k8s/readiness",
-    "/metrics",
-    "/openapi.json",
-    "/ui.css",
-    "/ui.js",
-    "/ui.svg",
-];
 
 /// One HTTP client per worker thread (awc clients are not `Send`), and this replica's
 /// own URL (a request forwarded to it again is refused, not sent round in a loop).
@@ -94,7 +83,7 @@ pub async fn forward(
         req.app_data::<web::Data<LeaseService>>(),
         req.app_data::<Forwarder>(),
     ) {
-        (Some(service), Some(f)) if !LOCAL_PATHS.contains(&req.path()) => {
+        (Some(service), Some(f)) if !table::answered_here(req.path()) => {
             service.route(f.my_url.as_deref())
         }
         _ => Route::Local,

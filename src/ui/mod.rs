@@ -7,17 +7,18 @@
 
 pub mod model;
 
-use crate::routes::auth::Caller;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse, Route};
 use askama::Template;
 use serde_json::Value;
 
 use crate::domain::Time;
+use crate::routes::auth::Caller;
 use crate::routes::dto::{event_view, provider_view};
 use crate::routes::error::ApiError;
 use crate::routes::input::{provider_key, query_param};
+use crate::routes::table::Endpoint;
 use crate::service::{LeaseService, ServiceError};
 use model::{EventRow, QueueDetail, QueueRow, Window};
 
@@ -32,6 +33,18 @@ const EVENTS_SHOWN: usize = 20;
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
                    connect-src 'self'; img-src 'self'; base-uri 'none'; \
                    form-action 'none'; frame-ancestors 'none'";
+
+/// The route of each status-page endpoint of the route table.
+pub fn handler(endpoint: Endpoint) -> Option<Route> {
+    match endpoint {
+        Endpoint::UiIndex => Some(web::to(index)),
+        Endpoint::UiQueue => Some(web::to(queue)),
+        Endpoint::UiCss => Some(web::to(stylesheet)),
+        Endpoint::UiJs => Some(web::to(script)),
+        Endpoint::UiIcon => Some(web::to(icon)),
+        _ => None,
+    }
+}
 
 /// May this caller see and use the admin controls (revoke, pause, resume, clear)?
 /// The auth middleware's [`Caller`] decides: admin credentials and an open service

@@ -1,14 +1,13 @@
-//! Who is calling and what a request asks for: [`Caller`], the request's [`Access`]
-//! (from its method and path alone) and whether the caller is permitted it.
+//! Who is calling ([`Caller`]) and whether it is permitted what a request asks for (its
+//! [`Access`], read from the route table).
 
-use std::borrow::Cow;
-
-use actix_web::http::{Method, StatusCode};
+use actix_web::http::StatusCode;
 use actix_web::{HttpMessage, HttpRequest};
-use percent_encoding::percent_decode_str;
 use serde_json::json;
 
 use crate::routes::error::ApiError;
+/// What a request asks for comes from its row in the route table.
+pub(super) use crate::routes::table::{access as classify, Access};
 
 /// Who is calling, as the auth middleware decided. Every request past the middleware
 /// has one in its extensions.
@@ -80,64 +79,10 @@ impl Caller {
     }
 }
 
-/// What a request asks for, from its method and path alone: the middleware runs before
-/// routing, so routes other parts of the service add later are classified here too.
-#[derive(Debug, PartialEq, Eq)]
-pub(super) enum Access<'a> {
-    /// `GET /`: every provider.
-    List,
-    /// `/ui` or `/ui/`: the status page of every queue.
-    UiList,
-    /// Acquire, release or read a provider of `owner/repo`.
-    Use {
-        owner: Cow<'a, str>,
-        repo: Cow<'a, str>,
-    },
-    /// Clear (`DELETE`), revoke, pause, resume, or any other change to a provider.
-    Admin,
-    /// Anything else.
-    Other,
-}
-
-pub(super) fn classify<'a>(method: &Method, path: &'a str) -> Access<'a> {
-    if path == "/" {
-        return Access::List;
-    }
-    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-    let reading = method == Method::GET || method == Method::HEAD;
-    let decode = |s: &'a str| percent_decode_str(s).decode_utf8_lossy();
-    match segments.as_slice() {
-        ["ui"] | ["ui", ""] => Access::UiList,
-        // `/ui/{owner}/{repo}/{base_ref…}`: a page about one provider.
-        ["ui", owner, repo, _, ..] if reading && !owner.is_empty() && !repo.is_empty() => {
-            Access::Use {
-                owner: decode(owner),
-                repo: decode(repo),
-            }
-        }
-        ["ui", ..] => Access::Other,
-        // `/{owner}/{repo}/{base_ref…}[/action]`
-        [owner, repo, _, ..] if !owner.is_empty() && !repo.is_empty() => {
-            let last = segments.last().copied().unwrap_or_default();
-            let lease_call = method == Method::POST
-                && segments.len() >= 4
-                && matches!(last, "acquire" | "release");
-            if reading || lease_call {
-                Access::Use {
-                    owner: decode(owner),
-                    repo: decode(repo),
-                }
-            } else {
-                Access::Admin
-            }
-        }
-        _ => Access::Other,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use actix_web::http::Method;
 
     fn use_of(owner: &'static str, repo: &'static str) -> Access<'static> {
         Access::Use {

@@ -1,0 +1,332 @@
+//! Every route of the service, in one table: [`ROUTES`]. Each row says the method and path,
+//! which handler answers ([`Endpoint`]), who may call it ([`Who`]) and which replica answers
+//! it ([`Answered`]). Everything else reads it:
+//!
+//! - the router: [`mount`] mounts the rows in order (`startup` gives it the handlers of
+//!   `routes`, `ui` and `openapi`, each module naming its own in a `handler` function);
+//! - auth: [`access`] finds the row of a request to say what it asks for, and [`is_open`]
+//!   which paths need no credentials;
+//! - forwarding: [`answered_here`], the rows every replica answers itself;
+//! - the OpenAPI document: each operation's credentials come from its row, and a test
+//!   holds the document's operations to the rows.
+//!
+//! Adding a route is one row here and one handler (plus its name in [`Endpoint`], which the
+//! compiler then asks of the module's `handler`).
+
+use std::borrow::Cow;
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::{Method, StatusCode};
+use actix_web::{guard, web, HttpRequest, ResponseError, Route};
+use percent_encoding::percent_decode_str;
+use serde_json::json;
+
+use super::error::ApiError;
+
+/// A handler, by name: the module that owns it gives the [`Route`] for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    Acquire,
+    Release,
+    List,
+    Details,
+    Clear,
+    Events,
+    Revoke,
+    Pause,
+    Resume,
+    Live,
+    Ready,
+    Metrics,
+    OpenApi,
+    UiIndex,
+    UiQueue,
+    UiCss,
+    UiJs,
+    UiIcon,
+}
+
+/// Who may call a route (docs/http-api.md, "Credentials").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Who {
+    /// Anyone, without credentials: the probes and this API's description.
+    Anyone,
+    /// Anyone, unless `[server] metrics_auth = true`: then admin credentials.
+    AnyoneUnlessMetricsAuth,
+    /// Admin credentials, or a repository's token for the providers of its own
+    /// `{owner}/{repo}` (the path's).
+    OwnRepository,
+    /// Admin credentials, or a repository's token (the handler shows it its own providers).
+    Listing,
+    /// Admin credentials: a change to a provider other than acquire and release.
+    Admin,
+    /// Admin credentials: the page of every queue (a token is pointed to its own page).
+    AdminPage,
+    /// Admin credentials: anything else (the status page's files).
+    AdminOther,
+}
+
+/// Which replica answers a route when there are several.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answered {
+    /// The replica that owns the state (a follower forwards the request).
+    ByOwner,
+    /// Every replica itself: it describes this replica, or never changes.
+    Here,
+}
+
+/// One route.
+pub struct Row {
+    pub method: Method,
+    /// The router's pattern: `{name}` is one segment, `{name:.+}` one or more.
+    pub path: &'static str,
+    pub endpoint: Endpoint,
+    pub who: Who,
+    pub answered: Answered,
+    /// Other methods on this path fall through to the rows after it instead of a 405
+    /// (the status page of a queue shares its paths with the provider routes).
+    pub falls_through: bool,
+}
+
+const fn row(
+    method: Method,
+    path: &'static str,
+    endpoint: Endpoint,
+    who: Who,
+    answered: Answered,
+) -> Row {
+    Row {
+        method,
+        path,
+        endpoint,
+        who,
+        answered,
+        falls_through: false,
+    }
+}
+
+/// A row whose path's other methods fall through ([`Row::falls_through`]).
+const fn falls_through(
+    method: Method,
+    path: &'static str,
+    endpoint: Endpoint,
+    who: Who,
+    answered: Answered,
+) -> Row {
+    Row {
+        method,
+        path,
+        endpoint,
+        who,
+        answered,
+        falls_through: true,
+    }
+}
+
+use Answered::{ByOwner, Here};
+use Endpoint as E;
+
+/// Every route, in the order the router tries them: the ones every run polls come first
+/// (no other path has four segments or more ending in `/acquire` or `/release`, so they
+/// take nothing from the rows below); the other provider routes take `base_ref` with
+/// slashes, so they come last.
+#[rustfmt::skip]
+pub static ROUTES: &[Row] = &[
+    row(Method::POST, "/{owner}/{repo}/{base_ref:.+}/acquire", E::Acquire, Who::OwnRepository, ByOwner),
+    row(Method::POST, "/{owner}/{repo}/{base_ref:.+}/release", E::Release, Who::OwnRepository, ByOwner),
+    row(Method::GET, "/healthz", E::Live, Who::Anyone, Here),
+    row(Method::GET, "/k8s/liveness", E::Live, Who::Anyone, Here),
+    row(Method::GET, "/readyz", E::Ready, Who::Anyone, Here),
+    row(Method::GET, "/k8s/readiness", E::Ready, Who::Anyone, Here),
+    row(Method::GET, "/metrics", E::Metrics, Who::AnyoneUnlessMetricsAuth, Here),
+    row(Method::GET, "/openapi.json", E::OpenApi, Who::Anyone, Here),
+    row(Method::GET, "/ui", E::UiIndex, Who::AdminPage, ByOwner),
+    row(Method::GET, "/ui.css", E::UiCss, Who::AdminOther, Here),
+    row(Method::GET, "/ui.js", E::UiJs, Who::AdminOther, Here),
+    row(Method::GET, "/ui.svg", E::UiIcon, Who::AdminOther, Here),
+    row(Method::GET, "/", E::List, Who::Listing, ByOwner),
+    row(Method::POST, "/{owner}/{repo}/{base_ref:.+}/revoke", E::Revoke, Who::Admin, ByOwner),
+    row(Method::POST, "/{owner}/{repo}/{base_ref:.+}/pause", E::Pause, Who::Admin, ByOwner),
+    row(Method::POST, "/{owner}/{repo}/{base_ref:.+}/resume", E::Resume, Who::Admin, ByOwner),
+    row(Method::GET, "/{owner}/{repo}/{base_ref:.+}/events", E::Events, Who::OwnRepository, ByOwner),
+    falls_through(Method::GET, "/ui/{owner}/{repo}/{base_ref:.+}", E::UiQueue, Who::OwnRepository, ByOwner),
+    row(Method::GET, "/{owner}/{repo}/{base_ref:.+}", E::Details, Who::OwnRepository, ByOwner),
+    row(Method::DELETE, "/{owner}/{repo}/{base_ref:.+}", E::Clear, Who::Admin, ByOwner),
+];
+
+impl Row {
+    /// The path as OpenAPI writes it: `{base_ref}`, without the router's regex.
+    pub fn doc_path(&self) -> String {
+        self.path.replace(":.+}", "}")
+    }
+
+    /// The `{owner}` and `{repo}` of `path` (the raw path) when this row's pattern matches
+    /// it, as the router matches: `{name}` is one segment, not empty; `{name:.+}` is one
+    /// segment or more, not all empty. `None` when it does not match.
+    fn matches<'a>(&self, path: &'a str) -> Option<Vec<&'a str>> {
+        let pattern: Vec<&str> = self.path.trim_start_matches('/').split('/').collect();
+        let given: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+        let (head, tail) = match pattern.iter().position(|p| p.ends_with(":.+}")) {
+            Some(at) if given.len() >= pattern.len() => {
+                let after = pattern.len() - at - 1;
+                let taken = &given[at..given.len() - after];
+                if taken.iter().all(|s| s.is_empty()) {
+                    return None;
+                }
+                (at, after)
+            }
+            Some(_) => return None,
+            None if given.len() == pattern.len() => (pattern.len(), 0),
+            None => return None,
+        };
+        let pairs = pattern[..head].iter().zip(&given[..head]).chain(
+            pattern[pattern.len() - tail..]
+                .iter()
+                .zip(&given[given.len() - tail..]),
+        );
+        let mut captured = Vec::new();
+        for (p, segment) in pairs {
+            if p.starts_with('{') && !segment.is_empty() {
+                captured.push(*segment);
+            } else if p != segment {
+                return None;
+            }
+        }
+        Some(captured)
+    }
+}
+
+/// The row the router takes for `path`: the first whose pattern matches (whatever the
+/// method), and its `{owner}` and `{repo}`. The status page's paths (`/ui/…`) are only
+/// ever its own rows, never a provider whose owner is `ui`.
+fn find(path: &str) -> Option<(&'static Row, Vec<&str>)> {
+    let page = path.starts_with("/ui/");
+    ROUTES
+        .iter()
+        .filter(|r| !page || r.path.starts_with("/ui/"))
+        .find_map(|r| r.matches(path).map(|captured| (r, captured)))
+}
+
+/// Whether `path` is served without credentials (docs/http-api.md, "Credentials").
+pub fn is_open(path: &str, metrics_needs_auth: bool) -> bool {
+    match find(path).map(|(r, _)| r.who) {
+        Some(Who::Anyone) => true,
+        Some(Who::AnyoneUnlessMetricsAuth) => !metrics_needs_auth,
+        _ => false,
+    }
+}
+
+/// Whether every replica answers `path` itself (it is not sent to the owner).
+pub fn answered_here(path: &str) -> bool {
+    find(path).is_some_and(|(r, _)| r.answered == Here)
+}
+
+/// What a request asks for, from its method and path alone: the auth middleware runs
+/// before routing.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Access<'a> {
+    /// `GET /`: every provider.
+    List,
+    /// `/ui` or `/ui/`: the status page of every queue.
+    UiList,
+    /// Acquire, release or read a provider of `owner/repo`.
+    Use {
+        owner: Cow<'a, str>,
+        repo: Cow<'a, str>,
+    },
+    /// Clear (`DELETE`), revoke, pause, resume, or any other change to a provider.
+    Admin,
+    /// Anything else.
+    Other,
+}
+
+/// The [`Access`] of `method` on `path`: its row's [`Who`]. A method the path does not
+/// serve (the router answers 405) on a provider's path is a read of that provider if it
+/// reads, else a change.
+pub fn access<'a>(method: &Method, path: &'a str) -> Access<'a> {
+    // No route, but a token that asks for it is pointed to its own page as for `/ui`.
+    if path == "/ui/" {
+        return Access::UiList;
+    }
+    let Some((found, captured)) = find(path) else {
+        return Access::Other;
+    };
+    let reading = method == Method::GET || method == Method::HEAD;
+    let provider = !captured.is_empty();
+    let served = ROUTES
+        .iter()
+        .find(|r| r.path == found.path && r.method == method);
+    let who = match served {
+        Some(row) => row.who,
+        None if provider && reading => Who::OwnRepository,
+        None if found.path.starts_with("/ui/") => Who::AdminOther,
+        None if provider => Who::Admin,
+        None => found.who,
+    };
+    let decode = |s: &'a str| percent_decode_str(s).decode_utf8_lossy();
+    match (who, captured.as_slice()) {
+        (Who::OwnRepository, [owner, repo, ..]) => Access::Use {
+            owner: decode(owner),
+            repo: decode(repo),
+        },
+        (Who::Listing, _) => Access::List,
+        (Who::Admin, _) => Access::Admin,
+        (Who::AdminPage, _) => Access::UiList,
+        _ => Access::Other,
+    }
+}
+
+/// Mounts every row, in order, each with the route `handler` gives for its endpoint; a
+/// path's other methods answer 405 with `Allow`, unless the row falls through.
+/// Rows without a handler are left out (a test holds every endpoint to one).
+pub fn mount(cfg: &mut web::ServiceConfig, handler: &dyn Fn(Endpoint) -> Option<Route>) {
+    let mut at = 0;
+    while let Some(first) = ROUTES.get(at) {
+        let same: Vec<&Row> = ROUTES[at..]
+            .iter()
+            .take_while(|r| r.path == first.path)
+            .collect();
+        at += same.len();
+        let mut resource = web::resource(first.path);
+        if first.falls_through {
+            resource = resource.guard(guard::Method(first.method.clone()));
+        }
+        for r in &same {
+            if let Some(route) = handler(r.endpoint) {
+                resource = resource.route(route.method(r.method.clone()));
+            }
+        }
+        if !first.falls_through {
+            let allow: Vec<&str> = same.iter().map(|r| r.method.as_str()).collect();
+            resource = resource.default_service(method_not_allowed(allow.join(", ")));
+        }
+        cfg.service(resource);
+    }
+}
+
+/// 404 for a request no row takes.
+pub async fn not_found(req: HttpRequest) -> Result<actix_web::HttpResponse, ApiError> {
+    Err(ApiError::new(
+        StatusCode::NOT_FOUND,
+        format!("no route for {} {}", req.method(), req.path()),
+    ))
+}
+
+/// 405 with the `Allow` header (RFC 9110 requires it) naming the methods `allow` lists.
+fn method_not_allowed(allow: String) -> Route {
+    web::to(move |req: HttpRequest| {
+        let allow = allow.clone();
+        async move {
+            let mut response = ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                format!("{} is not allowed on {}", req.method(), req.path()),
+            )
+            .with_context(json!({ "allow": allow }))
+            .error_response();
+            if let Ok(value) = HeaderValue::from_str(&allow) {
+                response.headers_mut().insert(header::ALLOW, value);
+            }
+            response
+        }
+    })
+}
