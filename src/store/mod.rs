@@ -188,15 +188,27 @@ fn load_redb_chunked(s: &RedbStore, now: Time) -> Result<Vec<SavedProvider>, Loa
         };
         after = Some(last.key.clone());
         for l in &chunk {
-            providers.push(record::load(l, now)?);
+            providers.push(saved(l, now)?);
         }
     }
+}
+
+/// One provider as a backend returned it, ready to serve: decoded, its times resumed at
+/// `now`, its journal numbering on from the saved events.
+fn saved(l: &Loaded, now: Time) -> Result<SavedProvider, RecordError> {
+    let (key, settings, state, next_event_seq) = record::load(l, now)?;
+    Ok(SavedProvider {
+        key,
+        settings,
+        state,
+        journal: Journal::loaded(next_event_seq),
+    })
 }
 
 fn decode_all(loaded: Vec<Loaded>, now: Time) -> Result<Vec<SavedProvider>, LoadError> {
     let mut providers = Vec::with_capacity(loaded.len());
     for l in loaded {
-        providers.push(record::load(&l, now)?);
+        providers.push(saved(&l, now)?);
     }
     Ok(providers)
 }

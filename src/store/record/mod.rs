@@ -11,9 +11,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::Loaded;
 #[cfg(test)]
 use super::Op;
-use super::{Journal, Loaded, SavedProvider};
 use crate::domain::{
     Event, EventKind, Finished, HeadRef, HeadSha, Holder, LeaseSettings, Outcome, Priority,
     ProviderKey, ProviderState, Request, Status, Time,
@@ -127,18 +127,17 @@ pub fn decode_event(key: &str, seq: u64, bytes: &[u8]) -> Result<Event, RecordEr
     Event::try_from(event).map_err(bad)
 }
 
-/// One provider as a backend returned it, decoded, its runtime times resumed at `now`.
-pub(super) fn load(l: &Loaded, now: Time) -> Result<SavedProvider, RecordError> {
+/// One provider as a backend returned it, decoded, its runtime times resumed at `now`:
+/// its key, settings, state and the sequence number of its next event.
+pub(super) fn load(
+    l: &Loaded,
+    now: Time,
+) -> Result<(ProviderKey, LeaseSettings, ProviderState, u64), RecordError> {
     let (key, stored) = decode(&l.key, &l.record)?;
     let mut state = stored.state;
     state.resume(now);
     share_shas(&mut state);
-    Ok(SavedProvider {
-        key,
-        settings: stored.settings,
-        state,
-        journal: Journal::loaded(stored.next_event_seq),
-    })
+    Ok((key, stored.settings, state, stored.next_event_seq))
 }
 
 /// The waiting runs, the holder and the remembered runs name the same runs: decoded, each
