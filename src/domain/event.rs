@@ -1,7 +1,7 @@
 //! History events (docs/rules.md §6): what happened to a provider, kept durably with its state.
 
 use super::HeadSha;
-use super::{Priority, Request, Time};
+use super::{Priority, Time};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EventKind {
@@ -57,20 +57,4 @@ pub struct Event {
     pub reason: Option<String>,
     /// For admin actions: who asked (a user name, never a secret).
     pub by: Option<String>,
-}
-
-impl Event {
-    pub fn of(kind: EventKind, at: Time, request: Option<&Request>) -> Self {
-        Self {
-            at,
-            kind,
-            head_sha: request.map(|r| r.head_sha.clone()),
-            priority: request.map(|r| r.priority),
-            fencing_token: None,
-            waited_ms: None,
-            batch_size: None,
-            reason: None,
-            by: None,
-        }
-    }
 }

@@ -268,3 +268,21 @@ pub(super) fn seen(r: &mut Request, now: Time, settings: &LeaseSettings) {
         r.last_seen_at = now;
     }
 }
+
+/// An event about `request` (or about no run): made here, where requests are, so the
+/// event module needs nothing of the state.
+impl Event {
+    pub fn of(kind: EventKind, at: Time, request: Option<&Request>) -> Self {
+        Self {
+            at,
+            kind,
+            head_sha: request.map(|r| r.head_sha.clone()),
+            priority: request.map(|r| r.priority),
+            fencing_token: None,
+            waited_ms: None,
+            batch_size: None,
+            reason: None,
+            by: None,
+        }
+    }
+}
