@@ -19,7 +19,6 @@
 
 pub mod access_log;
 pub mod actors;
-pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod health;
@@ -32,6 +31,10 @@ pub mod service;
 pub mod startup;
 pub mod store;
 pub mod ui;
+
+/// The command line: part of `config` (it is where settings come from), here as well
+/// so `mq_lease_service::cli::Cli` reads as the binary's own interface.
+pub use config::cli;
 
 #[cfg(test)]
 mod layers_tests;

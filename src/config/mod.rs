@@ -7,7 +7,7 @@
 //!
 //! ```no_run
 //! use clap::Parser;
-//! use mq_lease_service::{cli::Cli, config::Settings};
+//! use mq_lease_service::config::{cli::Cli, Settings};
 //!
 //! let cli = Cli::parse();
 //! match Settings::load(&cli, &|name| std::env::var(name).ok()) {
@@ -16,6 +16,7 @@
 //! }
 //! ```
 
+pub mod cli;
 pub mod convert;
 pub mod duration;
 pub mod env;
@@ -37,9 +38,9 @@ use std::time::Duration;
 
 use toml::Spanned;
 
-use crate::cli::Cli;
 use crate::domain::{LeaseSettings, ProviderKey};
 use checks::Source;
+use cli::Cli;
 use duration::RawDuration;
 use env::EnvError;
 pub use error::ConfigError;

@@ -211,7 +211,7 @@ mod tests {
 
     fn load(text: &str) -> Result<crate::config::Settings, ConfigError> {
         use clap::Parser;
-        let cli = crate::cli::Cli::try_parse_from(["mq-lease-service"]).unwrap();
+        let cli = crate::config::cli::Cli::try_parse_from(["mq-lease-service"]).unwrap();
         crate::config::Settings::from_toml(text, std::path::Path::new("test.toml"), &cli, &|name| {
             (name == "AUDIENCE").then(|| "lease.example".to_owned())
         })

@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
-use crate::config::duration;
+use super::duration;
 use crate::logging::LogFormat;
 
 /// `--version`: the Cargo.toml version and the git revision it was built from (`build.rs`).
@@ -154,7 +154,7 @@ pub enum Command {
 
 fn parse_leader_lease(text: &str) -> Result<Duration, String> {
     match duration::parse_arg(text)? {
-        lease if lease < crate::config::MIN_LEADER_LEASE => {
+        lease if lease < super::MIN_LEADER_LEASE => {
             Err("the leader lease must be at least 500ms".to_owned())
         }
         lease => Ok(lease),
