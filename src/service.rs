@@ -8,9 +8,8 @@ use std::time::Duration;
 use actix::prelude::*;
 use tokio::sync::oneshot;
 
-use crate::actors::messages::{
-    Acquire, Clear, Hangup, ListProviders, Lookup, Release, RevokeLease, SetPaused, Snapshot,
-};
+use crate::actors::messages::{Acquire, Clear, Hangup, Release, RevokeLease, SetPaused, Snapshot};
+use crate::actors::registry::{ListProviders, Lookup};
 use crate::actors::{ProviderActor, ProviderAddr, RegistryActor};
 /// What handlers see of the layers below, so routes import nothing past this facade.
 pub use crate::actors::{ProviderSnapshot, Role, Route, Seat, SeatWatch, ServiceError};

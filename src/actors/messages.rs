@@ -1,4 +1,4 @@
-//! Every message the actors understand. Replies travel inside the message so a provider
+//! Every message a provider understands. Replies travel inside the message so a provider
 //! can answer later (a parked long-poll) and can see a caller that has gone.
 
 use std::time::Duration;
@@ -6,9 +6,20 @@ use std::time::Duration;
 use actix::prelude::*;
 use tokio::sync::oneshot;
 
-use super::provider::{ProviderAddr, ProviderSnapshot};
 use super::ServiceError;
-use crate::domain::{AcquireRequest, Answer, HeadSha, Outcome, ProviderKey};
+use crate::domain::{
+    AcquireRequest, Answer, HeadSha, LeaseSettings, Outcome, ProviderKey, ProviderState,
+};
+
+/// What the views need of a provider: the answer to [`Snapshot`] and the admin changes.
+#[derive(Debug, Clone)]
+pub struct ProviderSnapshot {
+    pub key: ProviderKey,
+    pub settings: LeaseSettings,
+    pub state: ProviderState,
+    /// Long-poll callers currently held open.
+    pub waiting: usize,
+}
 
 /// Where a provider sends its answer.
 pub type Reply<T> = oneshot::Sender<Result<T, ServiceError>>;
@@ -70,27 +81,6 @@ pub struct SetPaused {
     pub by: String,
     pub reply: Reply<ProviderSnapshot>,
 }
-
-/// Undo a grant whose answer could not be delivered.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Revoke {
-    pub head_sha: HeadSha,
-}
-
-/// Find the provider for `key`; `create` (only `acquire` sets it) starts one if the
-/// configuration allows it.
-#[derive(Message)]
-#[rtype(result = "Result<ProviderAddr, ServiceError>")]
-pub struct Lookup {
-    pub key: ProviderKey,
-    pub create: bool,
-}
-
-/// Every provider the registry serves, ordered by key.
-#[derive(Message)]
-#[rtype(result = "Vec<(ProviderKey, ProviderAddr)>")]
-pub struct ListProviders;
 
 /// Shutting down: answer every parked long-poll caller now (with its current status).
 #[derive(Message)]

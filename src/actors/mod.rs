@@ -12,6 +12,7 @@ mod waiter;
 
 pub use cluster::{ClusterActor, ClusterInit, Resign};
 pub use error::ServiceError;
-pub use provider::{ProviderActor, ProviderAddr, ProviderSnapshot};
+pub use messages::ProviderSnapshot;
+pub use provider::{ProviderActor, ProviderAddr};
 pub use registry::RegistryActor;
 pub use seat::{Role, Route, Seat, SeatWatch};

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use actix::prelude::*;
 use log::info;
 
-use super::messages::{Abdicate, Drain, ListProviders, Lookup};
+use super::messages::{Abdicate, Drain};
 use super::provider::{ProviderActor, ProviderAddr, ProviderInit};
 use super::ServiceError;
 use crate::config::Settings;
@@ -23,6 +23,20 @@ use crate::domain::{LeaseSettings, ProviderKey, ProviderState, Time};
 use crate::health::Readiness;
 use crate::metrics::LeaseMetrics;
 use crate::store::Store;
+
+/// Find the provider for `key`; `create` (only `acquire` sets it) starts one if the
+/// configuration allows it.
+#[derive(Message)]
+#[rtype(result = "Result<ProviderAddr, ServiceError>")]
+pub struct Lookup {
+    pub key: ProviderKey,
+    pub create: bool,
+}
+
+/// Every provider the registry serves, ordered by key.
+#[derive(Message)]
+#[rtype(result = "Vec<(ProviderKey, ProviderAddr)>")]
+pub struct ListProviders;
 
 pub struct RegistryActor {
     providers: BTreeMap<ProviderKey, ProviderAddr>,

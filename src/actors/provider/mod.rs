@@ -9,32 +9,31 @@ use actix::prelude::*;
 use log::{info, warn};
 
 use super::messages::{
-    Abdicate, Acquire, Clear, Drain, Hangup, Release, Reply, Revoke, RevokeLease, SetPaused,
-    Snapshot,
+    Abdicate, Acquire, Clear, Drain, Hangup, ProviderSnapshot, Release, Reply, RevokeLease,
+    SetPaused, Snapshot,
 };
 use super::waiter::{current_answer, Waiter, Waiters};
 use super::ServiceError;
-use crate::domain::{Answer, Event, LeaseSettings, ProviderKey, ProviderState, Status, Time};
+use crate::domain::{
+    Answer, Event, HeadSha, LeaseSettings, ProviderKey, ProviderState, Status, Time,
+};
 use crate::health::Readiness;
 use crate::metrics::{LeaseMetrics, ProviderMetrics};
 use crate::store::{Journal, Store, StoreError};
 
 mod handlers;
 
+/// Undo a grant whose answer could not be delivered.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Revoke {
+    head_sha: HeadSha,
+}
+
 /// How everyone else holds a provider: one address shared by the registry, the directory
 /// and each call, so keeping or copying it allocates nothing (an `Addr` clone is a new
 /// sender with its own allocation).
 pub type ProviderAddr = Arc<Addr<ProviderActor>>;
-
-/// What the views need of a provider.
-#[derive(Debug, Clone)]
-pub struct ProviderSnapshot {
-    pub key: ProviderKey,
-    pub settings: LeaseSettings,
-    pub state: ProviderState,
-    /// Long-poll callers currently held open.
-    pub waiting: usize,
-}
 
 /// An answer to send once the change that produced it is on disk.
 enum Outgoing {
