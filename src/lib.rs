@@ -2,17 +2,20 @@
 //!
 //! # Layers
 //!
-//! Each layer imports only the ones below it (checked by `layers_tests`):
+//! Each layer imports only the ones below it, and no two modules import each other
+//! (checked by `layers_tests`, which knows every module):
 //!
 //! | layer | may import |
 //! |---|---|
-//! | `main`, `startup` | everything (they wire the app) |
-//! | `routes`, `ui`, `access_log` | `service` (the facade and what it re-exports), `domain` (to parse input), `config`, `metrics` |
+//! | `main`, `startup` | everything (they wire the app; `startup` mounts `routes`, `ui` and `openapi` on the route table) |
+//! | `openapi` | `routes` (the handlers' descriptions) |
+//! | `ui`, `access_log` | `routes`, `service`, `domain` / `routes`, `metrics`, `domain` |
+//! | `routes` | `service` (the facade and what it re-exports), `domain` (to parse input), `config`, `metrics` |
 //! | `service` | `actors`, `domain`, `store`, `health` |
 //! | `actors` | `store`, `metrics`, `health`, `config`, `domain` |
-//! | `store` | `domain` |
-//! | `metrics`, `health`, `config` | `domain` (`config` also `cli`) |
-//! | `domain` | nothing in the crate: pure rules, no I/O |
+//! | `store`, `metrics`, `health` | `domain` |
+//! | `config` | `domain`, `logging` (the command line is `config::cli`) |
+//! | `domain`, `logging`, `healthcheck` | nothing in the crate (`domain`: pure rules, no I/O) |
 //!
 //! Handlers never reach into `actors` or `store`: what they need (`ProviderSnapshot`,
 //! `ServiceError`, `Readiness`) is re-exported by `service`.
