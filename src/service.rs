@@ -8,7 +8,10 @@ use std::time::Duration;
 use actix::prelude::*;
 use tokio::sync::oneshot;
 
-use crate::actors::messages::{Acquire, Clear, Hangup, Release, RevokeLease, SetPaused, Snapshot};
+use crate::actors::hangup::HangupGuard;
+/// A held call's watch on its caller (the hang-up chain is in `actors::hangup`).
+pub use crate::actors::hangup::{hold, HungUp};
+use crate::actors::messages::{Acquire, Clear, Release, RevokeLease, SetPaused, Snapshot};
 use crate::actors::registry::{ListProviders, Lookup};
 use crate::actors::{ProviderActor, ProviderAddr, RegistryActor};
 /// What handlers see of the layers below, so routes import nothing past this facade.
@@ -16,17 +19,6 @@ pub use crate::actors::{ProviderSnapshot, Role, Route, Seat, SeatWatch, ServiceE
 use crate::domain::{AcquireRequest, Answer, Event, HeadSha, Outcome, ProviderKey};
 pub use crate::health::Readiness;
 use crate::store::Store;
-
-/// Tells the provider when a parked caller's HTTP request ends (answered, or dropped by
-/// `routes::conn::hold` because the client went away), so no parked waiter outlives its
-/// caller.
-struct HangupGuard(ProviderAddr);
-
-impl Drop for HangupGuard {
-    fn drop(&mut self) {
-        self.0.do_send(Hangup);
-    }
-}
 
 #[derive(Clone)]
 pub struct LeaseService {

@@ -344,7 +344,7 @@ fn serve(
         app.configure(mount)
             .default_service(web::to(table::not_found))
     })
-    .on_connect(routes::conn::remember_socket)
+    .on_connect(crate::actors::hangup::remember_socket)
     .workers(workers())
     .listen(listener)
     .map_err(|source| StartupError::Bind {

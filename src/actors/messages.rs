@@ -56,11 +56,6 @@ pub struct Clear {
 #[rtype(result = "ProviderSnapshot")]
 pub struct Snapshot;
 
-/// A parked caller's HTTP request ended: forget callers that are gone.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Hangup;
-
 /// Admin: end the holder's live lease as a `failure` (re-election at once); answers the
 /// view after the change, or 409 when no live lease is held.
 #[derive(Message)]

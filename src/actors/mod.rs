@@ -13,6 +13,6 @@ mod waiter;
 pub use cluster::{ClusterActor, ClusterInit, Resign};
 pub use error::ServiceError;
 pub use messages::ProviderSnapshot;
-pub use provider::{ProviderActor, ProviderAddr};
+pub use provider::{hangup, ProviderActor, ProviderAddr};
 pub use registry::RegistryActor;
 pub use seat::{Role, Route, Seat, SeatWatch};

@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 
 use super::dto::holder_view;
 use crate::domain::{InvalidKey, InvalidValue, LeaseError};
-use crate::service::ServiceError;
+use crate::service::{HungUp, ServiceError};
 
 #[derive(Debug)]
 pub struct ApiError {
@@ -76,6 +76,13 @@ impl From<InvalidKey> for ApiError {
     fn from(e: InvalidKey) -> Self {
         ApiError::new(StatusCode::BAD_REQUEST, e.to_string())
             .with_context(json!({ "field": e.field }))
+    }
+}
+
+/// A held call whose caller hung up: the answer nobody will read.
+impl From<HungUp> for ApiError {
+    fn from(_: HungUp) -> Self {
+        ApiError::new(StatusCode::BAD_REQUEST, "the caller hung up")
     }
 }
 

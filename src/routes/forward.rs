@@ -26,12 +26,11 @@ use futures_util::StreamExt;
 use log::warn;
 use serde_json::json;
 
-use super::conn;
 use super::error::ApiError;
 use super::input::{self, MAX_BODY};
 use super::table;
 use crate::metrics::Metrics;
-use crate::service::{LeaseService, Route};
+use crate::service::{hold, LeaseService, Route};
 
 /// Marks a request one replica sent to another, so it is never forwarded twice.
 pub const FORWARDED: &str = "x-mq-lease-forwarded";
@@ -323,7 +322,9 @@ async fn to_owner(
             () = owner_changed(http, owner) => Ok(None),
         }
     };
-    let sent = conn::hold(http, wait, call).await;
+    let sent = hold(http, wait, call)
+        .await
+        .unwrap_or_else(|hung_up| Err(hung_up.into()));
     if let Some(metrics) = http.app_data::<web::Data<Metrics>>() {
         let outcome = match &sent {
             Ok(Some(res)) => res.status().as_str().to_owned(),

@@ -4,13 +4,12 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 
-use super::conn;
 use super::dto::{answer_body, AcquireBody, ReleaseBody};
 use super::error::ApiError;
 use super::input::{json_body, provider_key, wait};
 use super::schema;
 use crate::domain::{AcquireRequest, Answer, HeadRef, HeadSha, Outcome, Priority};
-use crate::service::LeaseService;
+use crate::service::{hold, LeaseService};
 
 #[utoipa::path(
     post,
@@ -44,7 +43,7 @@ pub async fn acquire(
         head_ref: HeadRef::parse(body.head_ref.as_deref().unwrap_or_default())?,
         priority: Priority::parse(body.priority)?,
     };
-    let answer = conn::hold(&req, wait, service.acquire(&key, call, wait)).await?;
+    let answer = hold(&req, wait, service.acquire(&key, call, wait)).await??;
     respond(&answer)
 }
 

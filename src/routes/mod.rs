@@ -2,7 +2,6 @@
 //! route each one answers, who may call it and where it is answered is in [`table`].
 
 pub mod auth;
-pub mod conn;
 pub mod dto;
 pub mod error;
 pub mod forward;

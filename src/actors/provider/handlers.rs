@@ -1,4 +1,5 @@
-//! The provider's messages: each computes a change on a copy and hands it to `commit`.
+//! The provider's messages: each computes a change on a copy and hands it to
+//! `apply_change`.
 
 use super::*;
 
@@ -32,7 +33,7 @@ impl Handler<Acquire> for ProviderActor {
                 other.map_err(ServiceError::from),
             )),
         }
-        self.commit(next, events, out, now, ctx);
+        self.apply_change(next, events, out, now, ctx);
     }
 }
 
@@ -69,7 +70,7 @@ impl Handler<RevokeLease> for ProviderActor {
         let mut next = self.state.clone();
         let mut events = Vec::new();
         match next.revoke_lease(msg.reason, &msg.by, now, &mut events) {
-            Ok(_) => self.commit(next, events, vec![Outgoing::View(msg.reply)], now, ctx),
+            Ok(_) => self.apply_change(next, events, vec![Outgoing::View(msg.reply)], now, ctx),
             Err(e) => {
                 info!("{}: revoke asked by {} refused: {e}", self.key, msg.by);
                 let _ = msg.reply.send(Err(e.into()));
@@ -94,29 +95,8 @@ impl Handler<SetPaused> for ProviderActor {
                 msg.by
             );
         }
-        // Resuming re-runs the election for parked callers at once (in `commit`).
-        self.commit(next, events, vec![Outgoing::View(msg.reply)], now, ctx);
-    }
-}
-
-impl Handler<Revoke> for ProviderActor {
-    type Result = ();
-
-    fn handle(&mut self, msg: Revoke, ctx: &mut Context<Self>) {
-        self.change(ctx, |state, now, events| {
-            state.revoke(&msg.head_sha, now, events);
-            Vec::new()
-        });
-    }
-}
-
-impl Handler<Hangup> for ProviderActor {
-    type Result = ();
-
-    fn handle(&mut self, _: Hangup, ctx: &mut Context<Self>) {
-        if self.forget_gone_callers() {
-            self.rearm(ctx, Time::now());
-        }
+        // Resuming re-runs the election for parked callers at once (in `apply_change`).
+        self.apply_change(next, events, vec![Outgoing::View(msg.reply)], now, ctx);
     }
 }
 
@@ -125,7 +105,7 @@ impl Handler<Snapshot> for ProviderActor {
 
     fn handle(&mut self, _: Snapshot, ctx: &mut Context<Self>) -> Self::Result {
         if self.forget_gone_callers() {
-            self.rearm(ctx, Time::now());
+            self.schedule_housekeeping(ctx, Time::now());
         }
         MessageResult(self.snapshot(&self.state))
     }
@@ -142,7 +122,7 @@ impl Handler<Drain> for ProviderActor {
                 .send(current_answer(&self.state, &self.settings, &w.call, now));
         }
         self.publish_gauges();
-        self.rearm(ctx, Time::now());
+        self.schedule_housekeeping(ctx, Time::now());
     }
 }
 

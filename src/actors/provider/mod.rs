@@ -9,26 +9,18 @@ use actix::prelude::*;
 use log::{info, warn};
 
 use super::messages::{
-    Abdicate, Acquire, Clear, Drain, Hangup, ProviderSnapshot, Release, Reply, RevokeLease,
-    SetPaused, Snapshot,
+    Abdicate, Acquire, Clear, Drain, ProviderSnapshot, Release, Reply, RevokeLease, SetPaused,
+    Snapshot,
 };
 use super::waiter::{current_answer, Waiter, Waiters};
 use super::ServiceError;
-use crate::domain::{
-    Answer, Event, HeadSha, LeaseSettings, ProviderKey, ProviderState, Status, Time,
-};
+use crate::domain::{Answer, Event, LeaseSettings, ProviderKey, ProviderState, Status, Time};
 use crate::health::Readiness;
 use crate::metrics::{LeaseMetrics, ProviderMetrics};
 use crate::store::{Journal, Store, StoreError};
 
 mod handlers;
-
-/// Undo a grant whose answer could not be delivered.
-#[derive(Message)]
-#[rtype(result = "()")]
-struct Revoke {
-    head_sha: HeadSha,
-}
+pub mod hangup;
 
 /// How everyone else holds a provider: one address shared by the registry, the directory
 /// and each call, so keeping or copying it allocates nothing (an `Addr` clone is a new
@@ -82,7 +74,7 @@ impl Actor for ProviderActor {
         // Mailbox capacity: the HTTP workers use `send`, which waits when it is full.
         ctx.set_mailbox_capacity(4096);
         self.publish_gauges();
-        self.rearm(ctx, Time::now());
+        self.schedule_housekeeping(ctx, Time::now());
     }
 
     fn stopped(&mut self, _: &mut Self::Context) {
@@ -119,9 +111,11 @@ impl ProviderActor {
         }
     }
 
-    /// The one way state changes: settle `next` (parked callers, housekeeping), save it
-    /// if it differs from what is on disk, then make it current and answer.
-    fn commit(
+    /// Every change to this provider goes through here, whatever made it (a message, or
+    /// the timer's [`housekeeping`](Self::housekeeping)): housekeeping and the parked
+    /// callers' answers are run on `next`, it is saved if it differs from what is on disk,
+    /// then made current and answered.
+    fn apply_change(
         &mut self,
         mut next: ProviderState,
         mut events: Vec<Event>,
@@ -129,6 +123,8 @@ impl ProviderActor {
         now: Time,
         ctx: &mut Context<Self>,
     ) {
+        // Housekeeping (`ProviderState::housekeep`: lease expiry, TTL eviction, end of
+        // round), then each parked caller asks again; those with an answer are taken out.
         let settled = self
             .parked
             .settle(&mut next, &self.settings, now, &mut events);
@@ -203,11 +199,11 @@ impl ProviderActor {
             o.refuse(ServiceError::Unavailable(e.to_string()));
         }
         self.publish_gauges();
-        self.rearm(ctx, now);
+        self.schedule_housekeeping(ctx, now);
     }
 
     /// A change by one message: applied by `f` to a copy of the state at `now`, then
-    /// committed with the answers it produced.
+    /// [applied](Self::apply_change) with the answers it produced.
     fn change(
         &mut self,
         ctx: &mut Context<Self>,
@@ -217,44 +213,30 @@ impl ProviderActor {
         let mut next = self.state.clone();
         let mut events = Vec::new();
         let out = f(&mut next, now, &mut events);
-        self.commit(next, events, out, now, ctx);
+        self.apply_change(next, events, out, now, ctx);
     }
 
-    /// Send the answers of a saved change; a grant whose caller has gone is undone.
+    /// Send the answers of a saved change; a grant whose caller has gone is undone
+    /// ([`hangup`]).
     fn deliver(&mut self, out: Vec<Outgoing>, ctx: &mut Context<Self>, now: Time) {
         for o in out {
             match o {
-                Outgoing::Lease(reply, result) => {
-                    let granted = match &result {
-                        Ok(a) if a.request.status == Status::Acquired => {
-                            Some(a.request.head_sha.clone())
-                        }
-                        _ => None,
-                    };
-                    if reply.send(result).is_err() {
-                        if let Some(head_sha) = granted {
-                            warn!(
-                                "{}: grant to {head_sha} could not be delivered, undoing it",
-                                self.key
-                            );
-                            ctx.notify(Revoke { head_sha });
-                        }
-                    }
-                }
+                Outgoing::Lease(reply, result) => self.send_lease_answer(reply, result, ctx),
                 Outgoing::View(reply) => {
                     let _ = reply.send(Ok(self.snapshot(&self.state)));
                 }
             }
         }
         self.publish_gauges();
-        self.rearm(ctx, now);
+        self.schedule_housekeeping(ctx, now);
     }
 
-    /// One timer, set to the earliest moment something may change without a call. A timer
-    /// already armed for that moment or earlier is kept: firing early only re-checks and
-    /// re-arms, and a holder's every poll (which moves its lease deadline later) then costs
-    /// no timer of its own.
-    fn rearm(&mut self, ctx: &mut Context<Self>, now: Time) {
+    /// The timer: armed for the earliest moment [`housekeeping`](Self::housekeeping) has
+    /// something to do without a call (a lease or a run's TTL ends, a stabilisation window
+    /// ends, a parked caller's wait ends). A timer already armed for that moment or earlier
+    /// is kept: firing early only re-checks and re-arms, and a holder's every poll (which
+    /// moves its lease deadline later) then costs no timer of its own.
+    fn schedule_housekeeping(&mut self, ctx: &mut Context<Self>, now: Time) {
         let Some(deadline) = self
             .state
             .next_deadline(&self.settings, now)
@@ -272,22 +254,17 @@ impl ProviderActor {
         }
         // A millisecond of slack so the deadline has surely passed when the timer fires.
         let delay = deadline.since(now) + Duration::from_millis(1);
-        let handle = ctx.run_later(delay, |act, ctx| {
-            act.timer = None;
-            let now = Time::now();
-            act.commit(act.state.clone(), Vec::new(), Vec::new(), now, ctx);
-        });
+        let handle = ctx.run_later(delay, |act, ctx| act.housekeeping(ctx));
         self.timer = Some((handle, deadline));
     }
 
-    /// Drops parked callers whose request has ended; true if any were dropped (the
-    /// gauges are then updated here, whichever message noticed it first).
-    fn forget_gone_callers(&mut self) -> bool {
-        let changed = self.parked.forget_gone();
-        if changed {
-            self.publish_gauges();
-        }
-        changed
+    /// What the timer does: housekeeping at the current time, as a change no message
+    /// asked for (leases and runs whose time is up end, a round whose window ended is
+    /// decided, parked callers whose wait ended are answered), then the next timer.
+    fn housekeeping(&mut self, ctx: &mut Context<Self>) {
+        self.timer = None;
+        let unchanged = self.state.clone();
+        self.apply_change(unchanged, Vec::new(), Vec::new(), Time::now(), ctx);
     }
 
     fn publish_gauges(&self) {
