@@ -11,11 +11,11 @@
 //! attribute-only functions below.
 
 use actix_web::{web, HttpResponse, Route};
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{Ref, RefOr, Required};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::table::Endpoint;
+use crate::routes::table::{Endpoint, Who, ROUTES};
 use crate::routes::{health, lease, providers, schema};
 
 #[derive(OpenApi)]
@@ -53,7 +53,7 @@ providers only; admin routes answer 403). Without `[auth]` every route is open."
         ui_icon,
     ),
     components(schemas(schema::ErrorBody)),
-    modifiers(&SecuritySchemes, &OptionalRevokeBody),
+    modifiers(&SecuritySchemes, &WhoMayCall, &OptionalRevokeBody),
     security(("basic" = []), ("bearer" = [])),
     tags(
         (name = "lease", description = "Acquire and release the lease"),
@@ -92,6 +92,38 @@ impl Modify for SecuritySchemes {
                     .build(),
             ),
         );
+    }
+}
+
+/// Each operation's credentials, from its row of the route table: none for the rows
+/// anyone may call, none or admin for `/metrics`; the others keep the document's
+/// `basic` or `bearer`.
+struct WhoMayCall;
+
+impl Modify for WhoMayCall {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let none = SecurityRequirement::default;
+        let admin = |scheme: &str| SecurityRequirement::new(scheme, Vec::<String>::new());
+        for row in ROUTES {
+            let security = match row.who {
+                Who::Anyone => vec![none()],
+                Who::AnyoneUnlessMetricsAuth => vec![none(), admin("basic"), admin("bearer")],
+                _ => continue,
+            };
+            let operation = openapi
+                .paths
+                .paths
+                .get_mut(&row.doc_path())
+                .and_then(|item| match row.method.as_str() {
+                    "GET" => item.get.as_mut(),
+                    "POST" => item.post.as_mut(),
+                    "DELETE" => item.delete.as_mut(),
+                    _ => None,
+                });
+            if let Some(operation) = operation {
+                operation.security = Some(security);
+            }
+        }
     }
 }
 
@@ -144,7 +176,6 @@ pub fn handler(endpoint: Endpoint) -> Option<Route> {
     get,
     path = "/openapi.json",
     tag = "health",
-    security(()),
     responses((status = 200, description = "This OpenAPI 3.1 document", content_type = "application/json", body = Object))
 )]
 pub async fn openapi_json() -> HttpResponse {
@@ -158,7 +189,6 @@ pub async fn openapi_json() -> HttpResponse {
     get,
     path = "/k8s/liveness",
     tag = "health",
-    security(()),
     responses((status = 200, description = "`{\"status\": \"ok\"}`", body = schema::HealthStatus))
 )]
 #[allow(dead_code)]
@@ -169,7 +199,6 @@ fn liveness() {}
     get,
     path = "/k8s/readiness",
     tag = "health",
-    security(()),
     responses(
         (status = 200, description = "`{\"status\": \"ready\"}`", body = schema::HealthStatus),
         (status = 503, description = "`{\"status\": \"not ready\", \"error\": reason}`", body = schema::HealthStatus),
@@ -183,7 +212,6 @@ fn readiness() {}
     get,
     path = "/metrics",
     tag = "health",
-    security((), ("basic" = []), ("bearer" = [])),
     responses(
         (status = 200, description = "Prometheus text format", content_type = "text/plain", body = String),
         (status = 401, description = "`metrics_auth` is on and credentials are missing or wrong", body = schema::ErrorBody),

@@ -15,7 +15,6 @@ use crate::service::{LeaseService, Readiness, Route};
     get,
     path = "/healthz",
     tag = "health",
-    security(()),
     responses((status = 200, description = "`{\"status\": \"ok\"}`", body = schema::HealthStatus))
 )]
 pub async fn live() -> HttpResponse {
@@ -28,7 +27,6 @@ pub async fn live() -> HttpResponse {
     get,
     path = "/readyz",
     tag = "health",
-    security(()),
     responses(
         (status = 200, description = "`{\"status\": \"ready\"}`", body = schema::HealthStatus),
         (status = 503, description = "`{\"status\": \"not ready\", \"error\": reason}`", body = schema::HealthStatus),
