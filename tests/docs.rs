@@ -685,3 +685,41 @@ fn the_anchor_rules_match_github() {
         assert!(found.contains(anchor), "{anchor} not in {found:?}");
     }
 }
+
+/// Every source path a page names in code (`src/…`, `tests/…`, `benches/…`, `examples/…`,
+/// `migrations/…`, `templates/…`) exists: the architecture page's where-to-find table
+/// and the others follow the code when it moves.
+#[test]
+fn every_source_path_the_pages_name_exists() {
+    let root = root();
+    let mut gone = Vec::new();
+    for page in linked_pages() {
+        let text = std::fs::read_to_string(&page).unwrap();
+        for (n, line) in text.lines().enumerate() {
+            for (i, span) in line.split('`').enumerate() {
+                let named = [
+                    "src/",
+                    "tests/",
+                    "benches/",
+                    "examples/",
+                    "migrations/",
+                    "templates/",
+                ]
+                .iter()
+                .any(|dir| span.starts_with(dir));
+                let plain = span
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "/_.-".contains(c));
+                if i % 2 == 1 && named && plain && !span.contains("..") && !root.join(span).exists()
+                {
+                    gone.push(format!("{}:{}: {span}", page.display(), n + 1));
+                }
+            }
+        }
+    }
+    assert!(
+        gone.is_empty(),
+        "paths the pages name that do not exist:\n{}",
+        gone.join("\n")
+    );
+}
