@@ -25,19 +25,21 @@
 //! `load_all`, `events` and `probe` share a second one, pipelined by the driver. A pool would add a crate and
 //! hide the connect timeout behind its own, for no concurrency we use.
 
+mod leader;
 mod migrations;
 mod redact;
 pub mod tls;
 mod writer;
 
 use super::worker::WorkerThread;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 use tokio_postgres::{Client, Config};
 
+pub use leader::{Fence, Leadership, ValidUntil};
 pub use redact::Redactor;
 use writer::Job;
 
@@ -137,97 +139,6 @@ pub struct PgStore {
     inner: Arc<Inner>,
     /// Shared, so a handle (one per provider) stays two pointers wide.
     fence: Option<Arc<Fence>>,
-}
-
-/// The proof of ownership a fenced handle's commits carry.
-#[derive(Clone, Debug)]
-pub struct Fence {
-    /// The epoch of the leader row when this replica claimed it.
-    pub epoch: i64,
-    /// This process's owner id (the one given to [`PgStore::claim`]).
-    pub owner_id: String,
-    /// The local deadline past which commits are refused without asking the database.
-    pub valid_until: Arc<ValidUntil>,
-}
-
-/// A monotonic deadline that the ownership loop moves forward on each successful renewal.
-///
-/// Starts invalid. [`ValidUntil::extend_to`] never moves it back; [`ValidUntil::revoke`] ends it
-/// for good (make a new one for a new epoch).
-#[derive(Debug)]
-pub struct ValidUntil {
-    base: Instant,
-    /// Nanoseconds after `base` at which validity ends, plus one; 0 = not valid.
-    until: AtomicU64,
-    revoked: AtomicBool,
-}
-
-impl ValidUntil {
-    /// Not valid until extended.
-    pub fn new() -> Self {
-        ValidUntil {
-            base: Instant::now(),
-            until: AtomicU64::new(0),
-            revoked: AtomicBool::new(false),
-        }
-    }
-
-    /// Valid until `deadline`.
-    pub fn until(deadline: Instant) -> Self {
-        let v = ValidUntil::new();
-        v.extend_to(deadline);
-        v
-    }
-
-    /// Moves the deadline to `deadline` if that is later than the current one.
-    pub fn extend_to(&self, deadline: Instant) {
-        let nanos = deadline.saturating_duration_since(self.base).as_nanos();
-        let nanos = u64::try_from(nanos)
-            .unwrap_or(u64::MAX - 1)
-            .saturating_add(1);
-        self.until.fetch_max(nanos, Ordering::SeqCst);
-    }
-
-    /// Ends validity now and for good.
-    pub fn revoke(&self) {
-        self.revoked.store(true, Ordering::SeqCst);
-    }
-
-    /// Whether the deadline is still ahead (by the monotonic clock) and it was not revoked.
-    pub fn is_valid(&self) -> bool {
-        if self.revoked.load(Ordering::SeqCst) {
-            return false;
-        }
-        let until = self.until.load(Ordering::SeqCst);
-        let now = u64::try_from(self.base.elapsed().as_nanos()).unwrap_or(u64::MAX);
-        until > 0 && now < until - 1
-    }
-
-    /// The deadline, if one was ever set.
-    pub fn deadline(&self) -> Option<Instant> {
-        match self.until.load(Ordering::SeqCst) {
-            0 => None,
-            n => Some(self.base + Duration::from_nanos(n - 1)),
-        }
-    }
-}
-
-impl Default for ValidUntil {
-    fn default() -> Self {
-        ValidUntil::new()
-    }
-}
-
-/// The leader row as a claim left it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Leadership {
-    pub epoch: i64,
-    pub owner_id: String,
-    pub owner_url: String,
-    /// The claim took or renewed the row: the caller owns the state until the row expires.
-    /// A renewal that comes back with a different epoch than the caller had means its row had
-    /// expired in between: it is a NEW ownership (reload the state, fence with the new epoch).
-    pub mine: bool,
 }
 
 /// What the store thread and its tasks share.
@@ -477,52 +388,6 @@ impl PgStore {
         .await
     }
 
-    /// Takes or renews the leader row for `lease` (by the database clock), in one statement:
-    /// - no row yet: inserted with epoch 1;
-    /// - the row is `owner_id`'s and not expired: renewed, same epoch;
-    /// - the row expired or was resigned (whoever had it, `owner_id` included): taken with epoch + 1;
-    /// - otherwise: left alone, and the current row is returned with `mine == false`.
-    pub async fn claim(
-        &self,
-        owner_id: &str,
-        owner_url: &str,
-        lease: Duration,
-    ) -> Result<Leadership, StoreError> {
-        let owner_id = owner_id.to_owned();
-        let owner_url = owner_url.to_owned();
-        let lease_ms = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX);
-        self.run(|shared| async move {
-            shared
-                .control("claiming the leader row", |client| async move {
-                    writer::claim(&client, &owner_id, &owner_url, lease_ms).await
-                })
-                .await?
-                .ok_or_else(|| StoreError::Postgres("the leader row is missing".into()))
-        })
-        .await
-    }
-
-    /// Gives up the leader row if it is still `owner_id`'s at `epoch` (sets `expires_at = now()`),
-    /// so another replica can claim it at once. Not being the owner any more is not an error.
-    pub async fn resign(&self, owner_id: &str, epoch: i64) -> Result<(), StoreError> {
-        let owner_id = owner_id.to_owned();
-        self.run(|shared| async move {
-            shared
-                .control("resigning the leader row", |client| async move {
-                    client
-                        .execute(
-                            "UPDATE mq_lease_leader SET expires_at = now() \
-                             WHERE id = 1 AND epoch = $1 AND owner_id = $2 AND expires_at > now()",
-                            &[&epoch, &owner_id],
-                        )
-                        .await
-                        .map(|_| ())
-                })
-                .await
-        })
-        .await
-    }
-
     /// Number of transactions the writer has committed (group commit makes it lower than the
     /// number of `commit` calls that arrive together).
     pub fn commits(&self) -> u64 {
@@ -694,31 +559,5 @@ mod tests {
             "postgres://app@db:5432/leases"
         );
         assert!(!redact_url("postgres://app:pw-123@db:notaport/x").contains("pw-123"));
-    }
-
-    #[test]
-    fn a_new_valid_until_is_not_valid_and_a_future_deadline_is() {
-        let never = ValidUntil::new();
-        let soon = ValidUntil::until(Instant::now() + Duration::from_secs(60));
-        let past = ValidUntil::until(Instant::now() - Duration::from_millis(1));
-
-        assert!(!never.is_valid());
-        assert_eq!(never.deadline(), None);
-        assert!(soon.is_valid());
-        assert!(!past.is_valid());
-    }
-
-    #[test]
-    fn extend_to_never_moves_the_deadline_back_and_revoke_is_for_good() {
-        let far = Instant::now() + Duration::from_secs(60);
-        let v = ValidUntil::until(far);
-
-        v.extend_to(Instant::now() - Duration::from_secs(1));
-        let kept = v.is_valid();
-        v.revoke();
-        v.extend_to(far + Duration::from_secs(60));
-
-        assert!(kept, "an earlier deadline does not shorten validity");
-        assert!(!v.is_valid(), "a revoked deadline stays revoked");
     }
 }

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 use tokio_postgres::{Client, Statement};
 
-use super::{Fence, Leadership, Shared, OP_TIMEOUT};
+use super::{Fence, Shared, OP_TIMEOUT};
 use crate::store::{Loaded, Op, RawEvents, StoreError};
 
 /// Most commit jobs one transaction takes. Bounds the latency one batch adds for the jobs behind it.
@@ -349,51 +349,4 @@ pub(super) async fn events(
         }
     }
     Ok(newest)
-}
-
-const CLAIM_SQL: &str =
-    "INSERT INTO mq_lease_leader AS l (id, epoch, owner_id, owner_url, expires_at) \
-     VALUES (1, 1, $1, $2, now() + $3::bigint * interval '1 millisecond') \
-     ON CONFLICT (id) DO UPDATE SET \
-       epoch = CASE WHEN l.owner_id = EXCLUDED.owner_id AND l.expires_at > now() \
-                    THEN l.epoch ELSE l.epoch + 1 END, \
-       owner_id = EXCLUDED.owner_id, \
-       owner_url = EXCLUDED.owner_url, \
-       expires_at = EXCLUDED.expires_at \
-     WHERE l.owner_id = EXCLUDED.owner_id OR l.expires_at <= now() \
-     RETURNING epoch, owner_id, owner_url";
-
-/// Takes or renews the leader row; see [`super::PgStore::claim`]. `None`: no row at all (only if
-/// someone deleted it between the two statements).
-pub(super) async fn claim(
-    client: &Client,
-    owner_id: &str,
-    owner_url: &str,
-    lease_ms: i64,
-) -> Result<Option<Leadership>, tokio_postgres::Error> {
-    let row =
-        |row: &tokio_postgres::Row, mine: bool| -> Result<Leadership, tokio_postgres::Error> {
-            Ok(Leadership {
-                epoch: row.try_get(0)?,
-                owner_id: row.try_get(1)?,
-                owner_url: row.try_get(2)?,
-                mine,
-            })
-        };
-    if let Some(taken) = client
-        .query_opt(CLAIM_SQL, &[&owner_id, &owner_url, &lease_ms])
-        .await?
-    {
-        return row(&taken, true).map(Some);
-    }
-    match client
-        .query_opt(
-            "SELECT epoch, owner_id, owner_url FROM mq_lease_leader WHERE id = 1",
-            &[],
-        )
-        .await?
-    {
-        Some(current) => row(&current, false).map(Some),
-        None => Ok(None),
-    }
 }
