@@ -27,6 +27,7 @@
 
 mod leader;
 mod migrations;
+mod reads;
 mod redact;
 pub mod tls;
 mod writer;
@@ -43,7 +44,7 @@ pub use leader::{Fence, Leadership, ValidUntil};
 pub use redact::Redactor;
 use writer::Job;
 
-use super::{Loaded, Op, RawEvents, StoreError};
+use super::{Op, StoreError};
 
 /// Longest wait for a new connection (TCP, TLS handshake, authentication).
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -304,33 +305,6 @@ impl PgStore {
         &self.inner.location
     }
 
-    /// Every stored provider's record, in key order: one statement, so one consistent snapshot.
-    pub async fn load_all(&self) -> Result<Vec<Loaded>, StoreError> {
-        self.run(|shared| async move {
-            shared
-                .control_within(LOAD_TIMEOUT, "loading the providers", |client| async move {
-                    writer::load_all(&client).await
-                })
-                .await
-        })
-        .await
-    }
-
-    /// The newest `limit` events of `key` as (seq, bytes), newest first: one statement on the
-    /// control connection, on the store's thread, within [`OP_TIMEOUT`]. A commit answered
-    /// before this call is in it (its transaction committed before the answer).
-    pub async fn events(&self, key: &str, limit: usize) -> Result<RawEvents, StoreError> {
-        let key = key.to_owned();
-        self.run(|shared| async move {
-            shared
-                .control("reading a provider's history", |client| async move {
-                    writer::events(&client, &key, limit).await
-                })
-                .await
-        })
-        .await
-    }
-
     /// Queues `batch` for the writer and returns at once. The receiver yields `Ok(())` only after
     /// the batch is committed (with `synchronous_commit` on: durable), or the error that made the
     /// whole transaction fail: then nothing of it was applied, except when the connection broke
@@ -365,27 +339,6 @@ impl PgStore {
     /// [`PgStore::commit`] and wait for the answer.
     pub async fn commit_and_wait(&self, batch: Vec<Op>) -> Result<(), StoreError> {
         self.commit(batch).await?
-    }
-
-    /// Checks that the writer is running and the database answers a `SELECT 1`. For `/readyz`.
-    pub async fn probe(&self) -> Result<(), StoreError> {
-        let writer_alive = self
-            .inner
-            .writer
-            .queue()
-            .as_ref()
-            .is_some_and(|tx| !tx.is_closed());
-        if !writer_alive {
-            return Err(StoreError::Closed);
-        }
-        self.run(|shared| async move {
-            shared
-                .control("probing the database", |client| async move {
-                    client.simple_query("SELECT 1").await.map(|_| ())
-                })
-                .await
-        })
-        .await
     }
 
     /// Number of transactions the writer has committed (group commit makes it lower than the
@@ -429,17 +382,6 @@ impl PgStore {
             let _ = tx.send(fut.await);
         }));
         rx.recv().unwrap_or(Err(StoreError::Closed))
-    }
-
-    /// [`PgStore::load_all`] for a caller on a blocking thread.
-    pub fn load_all_blocking(&self) -> Result<Vec<Loaded>, StoreError> {
-        self.block_on(|shared| async move {
-            shared
-                .control_within(LOAD_TIMEOUT, "loading the providers", |client| async move {
-                    writer::load_all(&client).await
-                })
-                .await
-        })
     }
 }
 

@@ -15,7 +15,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_postgres::{Client, Statement};
 
 use super::{Fence, Shared, OP_TIMEOUT};
-use crate::store::{Loaded, Op, RawEvents, StoreError};
+use crate::store::{Op, StoreError};
 
 /// Most commit jobs one transaction takes. Bounds the latency one batch adds for the jobs behind it.
 pub(crate) const MAX_BATCH: usize = 256;
@@ -307,46 +307,4 @@ async fn transact(
         return Err(StoreError::NotOwner);
     }
     tx.commit().await.map_err(err("committing"))
-}
-
-/// Every provider's record, one statement (one snapshot), keys in byte order.
-pub(super) async fn load_all(client: &Client) -> Result<Vec<Loaded>, tokio_postgres::Error> {
-    let rows = client
-        .query(
-            "SELECT key, record FROM mq_lease_providers ORDER BY key COLLATE \"C\"",
-            &[],
-        )
-        .await?;
-    let mut loaded = Vec::with_capacity(rows.len());
-    for row in rows {
-        loaded.push(Loaded {
-            key: row.try_get(0)?,
-            record: row.try_get(1)?,
-        });
-    }
-    Ok(loaded)
-}
-
-/// The newest `limit` events of `key` as (seq, bytes), newest first.
-pub(super) async fn events(
-    client: &Client,
-    key: &str,
-    limit: usize,
-) -> Result<RawEvents, tokio_postgres::Error> {
-    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    let rows = client
-        .query(
-            "SELECT seq, event FROM mq_lease_events WHERE key = $1 ORDER BY seq DESC LIMIT $2",
-            &[&key, &limit],
-        )
-        .await?;
-    let mut newest = Vec::with_capacity(rows.len());
-    for row in rows {
-        let seq: i64 = row.try_get(0)?;
-        // A negative seq is never written (they come from u64); skip rather than wrap.
-        if let Ok(seq) = u64::try_from(seq) {
-            newest.push((seq, row.try_get(1)?));
-        }
-    }
-    Ok(newest)
 }
