@@ -1,4 +1,5 @@
-//! The writer task (group commit) and the SQL of the store.
+//! The writer: [`PgStore::commit`] queues a job, and the writer task (group commit) lands the
+//! queued jobs, with the SQL it runs.
 //!
 //! The writer waits for the first queued commit, takes whatever else is already queued with the same
 //! fence (up to [`MAX_BATCH`] jobs), and lands all of it in ONE transaction:
@@ -14,7 +15,7 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 use tokio_postgres::{Client, Statement};
 
-use super::{Fence, Shared, OP_TIMEOUT};
+use super::{Fence, PgStore, Shared, OP_TIMEOUT};
 use crate::store::{Op, StoreError};
 
 /// Most commit jobs one transaction takes. Bounds the latency one batch adds for the jobs behind it.
@@ -24,6 +25,44 @@ pub(super) struct Job {
     pub(super) ops: Vec<Op>,
     pub(super) fence: Option<Arc<Fence>>,
     pub(super) reply: oneshot::Sender<Result<(), StoreError>>,
+}
+
+impl PgStore {
+    /// Queues `batch` for the writer and returns at once. The receiver yields `Ok(())` only after
+    /// the batch is committed (with `synchronous_commit` on: durable), or the error that made the
+    /// whole transaction fail: then nothing of it was applied, except when the connection broke
+    /// during `COMMIT` itself, where the database may have applied it (as with any client).
+    /// A fenced handle past its `valid_until` answers [`StoreError::NotOwner`] without queueing.
+    pub fn commit(&self, batch: Vec<Op>) -> oneshot::Receiver<Result<(), StoreError>> {
+        let (reply, answer) = oneshot::channel();
+        if let Some(fence) = &self.fence {
+            if !fence.valid_until.is_valid() {
+                let _ = reply.send(Err(StoreError::NotOwner));
+                return answer;
+            }
+        }
+        let job = Job {
+            ops: batch,
+            fence: self.fence.clone(),
+            reply,
+        };
+        match self.inner.writer.queue().as_ref() {
+            Some(tx) => {
+                if let Err(mpsc::error::SendError(job)) = tx.send(job) {
+                    let _ = job.reply.send(Err(StoreError::Closed));
+                }
+            }
+            None => {
+                let _ = job.reply.send(Err(StoreError::Closed));
+            }
+        }
+        answer
+    }
+
+    /// [`PgStore::commit`] and wait for the answer.
+    pub async fn commit_and_wait(&self, batch: Vec<Op>) -> Result<(), StoreError> {
+        self.commit(batch).await?
+    }
 }
 
 const FENCE_SQL: &str = "SELECT 1 FROM mq_lease_leader \
