@@ -24,110 +24,45 @@
 //! one anyway, and group commit means there is never a second writer); the leader-row calls,
 //! `load_all`, `events` and `probe` share a second one, pipelined by the driver. A pool would add a crate and
 //! hide the connect timeout behind its own, for no concurrency we use.
+//!
+//! Where each job lives:
+//!
+//! - `postgres.rs` (this file): the [`PgStore`] handle (what its clones share, running a call on
+//!   the store's runtime, shutdown) and the re-exports.
+//! - `postgres/connection.rs`: connecting ([`PgStore::connect`], [`PgStore::connect_with`]), the
+//!   password options ([`PgOptions`]: password file, `PGPASSWORD`), the timeouts, [`redact_url`]
+//!   and the control connection.
+//! - `postgres/tls.rs` (and `tls/`): `sslmode`, `sslrootcert` and the rustls connector.
+//! - `postgres/redact.rs`: the password kept out of every message ([`Redactor`]).
+//! - `postgres/migrations.rs`: the schema and its migrations.
+//! - `postgres/leader.rs`: the leader row: [`PgStore::claim`], [`PgStore::resign`], [`Fence`],
+//!   [`ValidUntil`], [`Leadership`] and their SQL.
+//! - `postgres/writer.rs`: the writer: [`PgStore::commit`] and its job queue, batching,
+//!   coalescing, the fenced transaction.
+//! - `postgres/reads.rs`: [`PgStore::load_all`], [`PgStore::events`], [`PgStore::probe`] and their
+//!   SQL.
 
+mod connection;
+mod leader;
 mod migrations;
+mod reads;
 mod redact;
 pub mod tls;
 mod writer;
 
 use super::worker::WorkerThread;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
-use tokio::sync::{mpsc, oneshot};
-use tokio_postgres::{Client, Config};
+use tokio::sync::mpsc;
 
+pub(crate) use connection::Shared;
+pub use connection::{redact_url, PgOptions, CONNECT_TIMEOUT, LOAD_TIMEOUT, OP_TIMEOUT};
+pub use leader::{Fence, Leadership, ValidUntil};
 pub use redact::Redactor;
 use writer::Job;
 
-use super::{Loaded, Op, RawEvents, StoreError};
-
-/// Longest wait for a new connection (TCP, TLS handshake, authentication).
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
-/// Longest wait for one call (a commit transaction, a claim, a history read, a probe), connecting
-/// included.
-/// Past it the connection is dropped and the call fails; the next call connects again.
-pub const OP_TIMEOUT: Duration = Duration::from_secs(4);
-/// The bound on reading the whole state (a new owner's load): it grows with the number of
-/// providers, so it cannot share [`OP_TIMEOUT`], or a large state would never load
-/// and ownership would pass from replica to replica.
-pub const LOAD_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// `url` as it may appear in a message or a log line: `postgres://user@host:port/db`, never the
-/// password (a URL that does not parse gives a placeholder, not itself).
-pub fn redact_url(url: &str) -> String {
-    let parsed = tls::split(url)
-        .ok()
-        .and_then(|(rest, _)| rest.parse::<Config>().ok());
-    match parsed {
-        Some(config) => redact::location(&config),
-        None => "<a PostgreSQL URL that does not parse>".to_owned(),
-    }
-}
-
-/// Where the password comes from besides the URL (docs/rules.md §12). Precedence, highest first:
-/// the file, the URL's own password, `PGPASSWORD` (libpq's order for the last two: the
-/// environment only fills in what the connection string leaves out).
-#[derive(Clone, Default)]
-pub struct PgOptions {
-    /// `--postgres-password-file` / `[store] postgres_password_file`: its content, one trailing
-    /// newline removed, is the password.
-    pub password_file: Option<std::path::PathBuf>,
-    /// `PGPASSWORD` as the process found it (read by the caller, so tests need not touch the
-    /// environment).
-    pub env_password: Option<String>,
-}
-
-impl PgOptions {
-    /// `password_file` and this process's `PGPASSWORD`.
-    pub fn from_env(password_file: Option<std::path::PathBuf>) -> PgOptions {
-        PgOptions {
-            password_file,
-            env_password: std::env::var("PGPASSWORD").ok().filter(|p| !p.is_empty()),
-        }
-    }
-}
-
-impl std::fmt::Debug for PgOptions {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PgOptions")
-            .field("password_file", &self.password_file)
-            .field(
-                "env_password",
-                &self.env_password.as_ref().map(|_| redact::MASK),
-            )
-            .finish()
-    }
-}
-
-/// The password from the file, if one is named: one trailing newline (`\n` or `\r\n`) is
-/// removed, as `echo` and editors leave one. Errors name the path, never the content.
-fn read_password_file(path: &std::path::Path) -> Result<String, StoreError> {
-    let bytes = std::fs::read(path).map_err(|e| {
-        StoreError::Postgres(format!(
-            "the PostgreSQL password file {} cannot be read: {e}",
-            path.display()
-        ))
-    })?;
-    let text = String::from_utf8(bytes).map_err(|_| {
-        StoreError::Postgres(format!(
-            "the PostgreSQL password file {} is not UTF-8 text",
-            path.display()
-        ))
-    })?;
-    let password = text
-        .strip_suffix("\r\n")
-        .or_else(|| text.strip_suffix('\n'))
-        .unwrap_or(&text);
-    if password.is_empty() {
-        return Err(StoreError::Postgres(format!(
-            "the PostgreSQL password file {} is empty",
-            path.display()
-        )));
-    }
-    Ok(password.to_owned())
-}
+use super::StoreError;
 
 /// Handle to the PostgreSQL store. Cheap to clone; every clone and every [`PgStore::fenced`] handle
 /// share one writer and one control connection. The store's thread stops on [`PgStore::shutdown`]
@@ -139,110 +74,6 @@ pub struct PgStore {
     fence: Option<Arc<Fence>>,
 }
 
-/// The proof of ownership a fenced handle's commits carry.
-#[derive(Clone, Debug)]
-pub struct Fence {
-    /// The epoch of the leader row when this replica claimed it.
-    pub epoch: i64,
-    /// This process's owner id (the one given to [`PgStore::claim`]).
-    pub owner_id: String,
-    /// The local deadline past which commits are refused without asking the database.
-    pub valid_until: Arc<ValidUntil>,
-}
-
-/// A monotonic deadline that the ownership loop moves forward on each successful renewal.
-///
-/// Starts invalid. [`ValidUntil::extend_to`] never moves it back; [`ValidUntil::revoke`] ends it
-/// for good (make a new one for a new epoch).
-#[derive(Debug)]
-pub struct ValidUntil {
-    base: Instant,
-    /// Nanoseconds after `base` at which validity ends, plus one; 0 = not valid.
-    until: AtomicU64,
-    revoked: AtomicBool,
-}
-
-impl ValidUntil {
-    /// Not valid until extended.
-    pub fn new() -> Self {
-        ValidUntil {
-            base: Instant::now(),
-            until: AtomicU64::new(0),
-            revoked: AtomicBool::new(false),
-        }
-    }
-
-    /// Valid until `deadline`.
-    pub fn until(deadline: Instant) -> Self {
-        let v = ValidUntil::new();
-        v.extend_to(deadline);
-        v
-    }
-
-    /// Moves the deadline to `deadline` if that is later than the current one.
-    pub fn extend_to(&self, deadline: Instant) {
-        let nanos = deadline.saturating_duration_since(self.base).as_nanos();
-        let nanos = u64::try_from(nanos)
-            .unwrap_or(u64::MAX - 1)
-            .saturating_add(1);
-        self.until.fetch_max(nanos, Ordering::SeqCst);
-    }
-
-    /// Ends validity now and for good.
-    pub fn revoke(&self) {
-        self.revoked.store(true, Ordering::SeqCst);
-    }
-
-    /// Whether the deadline is still ahead (by the monotonic clock) and it was not revoked.
-    pub fn is_valid(&self) -> bool {
-        if self.revoked.load(Ordering::SeqCst) {
-            return false;
-        }
-        let until = self.until.load(Ordering::SeqCst);
-        let now = u64::try_from(self.base.elapsed().as_nanos()).unwrap_or(u64::MAX);
-        until > 0 && now < until - 1
-    }
-
-    /// The deadline, if one was ever set.
-    pub fn deadline(&self) -> Option<Instant> {
-        match self.until.load(Ordering::SeqCst) {
-            0 => None,
-            n => Some(self.base + Duration::from_nanos(n - 1)),
-        }
-    }
-}
-
-impl Default for ValidUntil {
-    fn default() -> Self {
-        ValidUntil::new()
-    }
-}
-
-/// The leader row as a claim left it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Leadership {
-    pub epoch: i64,
-    pub owner_id: String,
-    pub owner_url: String,
-    /// The claim took or renewed the row: the caller owns the state until the row expires.
-    /// A renewal that comes back with a different epoch than the caller had means its row had
-    /// expired in between: it is a NEW ownership (reload the state, fence with the new epoch).
-    pub mine: bool,
-}
-
-/// What the store thread and its tasks share.
-pub(crate) struct Shared {
-    config: Config,
-    tls: tls::MakeRustls,
-    /// `postgres://user@host:port/db (sslmode=…)`: what a connect error names.
-    target: String,
-    redactor: Redactor,
-    /// The connection of the leader-row calls, `load_all`, `events` and `probe`; `None` until needed or after
-    /// a failure.
-    control: tokio::sync::Mutex<Option<Arc<Client>>>,
-    commits: AtomicU64,
-}
-
 struct Inner {
     shared: Arc<Shared>,
     location: String,
@@ -252,127 +83,6 @@ struct Inner {
 }
 
 impl PgStore {
-    /// Parses `url` (`postgres://user:password@host:port/db?…` or `key=value` form), starts the
-    /// store's thread, connects and applies the migrations that are missing (serialised between
-    /// replicas by an advisory lock). Errors never contain the password.
-    pub async fn connect(url: &str) -> Result<PgStore, StoreError> {
-        PgStore::connect_with(url, &PgOptions::default()).await
-    }
-
-    /// [`PgStore::connect`] with the password from `options` when it names one (see
-    /// [`PgOptions`] for which source wins), and TLS as the URL's `sslmode` and
-    /// `sslrootcert` say ([`tls`]).
-    pub async fn connect_with(url: &str, options: &PgOptions) -> Result<PgStore, StoreError> {
-        let mut redactor = Redactor::for_url(url);
-        if let Some(p) = &options.env_password {
-            redactor = redactor.with_secret(p);
-        }
-        let (rest, tls) = tls::split(url).map_err(|e| {
-            StoreError::Postgres(redactor.redact(&format!("invalid PostgreSQL URL: {e}")))
-        })?;
-        let mut config: Config = rest.parse().map_err(|e: tokio_postgres::Error| {
-            StoreError::Postgres(redactor.redact(&format!("invalid PostgreSQL URL: {e}")))
-        })?;
-        let mut redactor = redactor.with_config(&config);
-        let location = redact::location(&config);
-        if let Some(path) = &options.password_file {
-            let password = read_password_file(path)?;
-            redactor = redactor.with_secret(&password);
-            if config.get_password().is_some() {
-                log::warn!(
-                    "store: the password in the PostgreSQL URL is ignored: the password file {} \
-                     takes precedence",
-                    path.display()
-                );
-            }
-            config.password(password);
-        } else if config.get_password().is_none() {
-            if let Some(password) = &options.env_password {
-                config.password(password.as_str());
-            }
-        }
-        config.ssl_mode(tls.mode.driver());
-        let connector = tls
-            .connector()
-            .map_err(|e| StoreError::Postgres(redactor.redact(&format!("{location}: {e}"))))?;
-        config
-            .connect_timeout(CONNECT_TIMEOUT)
-            .keepalives_idle(Duration::from_secs(10));
-        if config.get_application_name().is_none() {
-            config.application_name("mq-lease-service");
-        }
-        let target = format!("{location} ({})", tls.describe());
-        let shared = Arc::new(Shared {
-            config,
-            tls: connector,
-            target,
-            redactor,
-            control: tokio::sync::Mutex::new(None),
-            commits: AtomicU64::new(0),
-        });
-
-        let (jobs_tx, jobs_rx) = mpsc::unbounded_channel();
-        let (ready_tx, ready_rx) = oneshot::channel();
-        let writer_shared = Arc::clone(&shared);
-        let thread = std::thread::Builder::new()
-            .name("pg-store".into())
-            .spawn(move || {
-                let runtime = match tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                {
-                    Ok(rt) => rt,
-                    Err(e) => {
-                        let _ = ready_tx.send(Err(e));
-                        return;
-                    }
-                };
-                let _ = ready_tx.send(Ok(runtime.handle().clone()));
-                runtime.block_on(writer::run(writer_shared, jobs_rx));
-            })
-            .map_err(|e| StoreError::Spawn { error: Arc::new(e) })?;
-        let runtime = match ready_rx.await {
-            Ok(Ok(handle)) => handle,
-            Ok(Err(e)) => return Err(StoreError::Spawn { error: Arc::new(e) }),
-            Err(_) => return Err(StoreError::Closed),
-        };
-        let store = PgStore {
-            inner: Arc::new(Inner {
-                shared,
-                location,
-                runtime,
-                writer: WorkerThread::new(jobs_tx, thread, "PostgreSQL store"),
-            }),
-            fence: None,
-        };
-        store
-            .run(|shared| async move {
-                let mut client = shared.connect().await?;
-                let applied = tokio::time::timeout(OP_TIMEOUT, migrations::apply(&mut client))
-                    .await
-                    .map_err(|_| {
-                        StoreError::Postgres(format!(
-                            "applying the schema migrations timed out after {OP_TIMEOUT:?}"
-                        ))
-                    })?;
-                match applied {
-                    Ok(_) => Ok(()),
-                    Err(migrations::MigrateError::Db(e)) => {
-                        Err(shared.error("applying the schema migrations", e))
-                    }
-                    Err(migrations::MigrateError::Newer { found, known }) => {
-                        Err(StoreError::Postgres(format!(
-                            "the database has schema version {found}, this build knows up to \
-                             {known} (a newer build migrated it)"
-                        )))
-                    }
-                }
-            })
-            .await?;
-        log::info!("store: PostgreSQL at {}", store.inner.shared.target);
-        Ok(store)
-    }
-
     /// A handle whose every commit is conditional on `fence` (epoch and owner id in the leader row,
     /// `expires_at > now()` by the database clock), and refused locally once
     /// `fence.valid_until` has passed.
@@ -391,136 +101,6 @@ impl PgStore {
     /// Where the data lives, without the password (`postgres://user@host:port/db`).
     pub fn location(&self) -> &str {
         &self.inner.location
-    }
-
-    /// Every stored provider's record, in key order: one statement, so one consistent snapshot.
-    pub async fn load_all(&self) -> Result<Vec<Loaded>, StoreError> {
-        self.run(|shared| async move {
-            shared
-                .control_within(LOAD_TIMEOUT, "loading the providers", |client| async move {
-                    writer::load_all(&client).await
-                })
-                .await
-        })
-        .await
-    }
-
-    /// The newest `limit` events of `key` as (seq, bytes), newest first: one statement on the
-    /// control connection, on the store's thread, within [`OP_TIMEOUT`]. A commit answered
-    /// before this call is in it (its transaction committed before the answer).
-    pub async fn events(&self, key: &str, limit: usize) -> Result<RawEvents, StoreError> {
-        let key = key.to_owned();
-        self.run(|shared| async move {
-            shared
-                .control("reading a provider's history", |client| async move {
-                    writer::events(&client, &key, limit).await
-                })
-                .await
-        })
-        .await
-    }
-
-    /// Queues `batch` for the writer and returns at once. The receiver yields `Ok(())` only after
-    /// the batch is committed (with `synchronous_commit` on: durable), or the error that made the
-    /// whole transaction fail: then nothing of it was applied, except when the connection broke
-    /// during `COMMIT` itself, where the database may have applied it (as with any client).
-    /// A fenced handle past its `valid_until` answers [`StoreError::NotOwner`] without queueing.
-    pub fn commit(&self, batch: Vec<Op>) -> oneshot::Receiver<Result<(), StoreError>> {
-        let (reply, answer) = oneshot::channel();
-        if let Some(fence) = &self.fence {
-            if !fence.valid_until.is_valid() {
-                let _ = reply.send(Err(StoreError::NotOwner));
-                return answer;
-            }
-        }
-        let job = Job {
-            ops: batch,
-            fence: self.fence.clone(),
-            reply,
-        };
-        match self.inner.writer.queue().as_ref() {
-            Some(tx) => {
-                if let Err(mpsc::error::SendError(job)) = tx.send(job) {
-                    let _ = job.reply.send(Err(StoreError::Closed));
-                }
-            }
-            None => {
-                let _ = job.reply.send(Err(StoreError::Closed));
-            }
-        }
-        answer
-    }
-
-    /// [`PgStore::commit`] and wait for the answer.
-    pub async fn commit_and_wait(&self, batch: Vec<Op>) -> Result<(), StoreError> {
-        self.commit(batch).await?
-    }
-
-    /// Checks that the writer is running and the database answers a `SELECT 1`. For `/readyz`.
-    pub async fn probe(&self) -> Result<(), StoreError> {
-        let writer_alive = self
-            .inner
-            .writer
-            .queue()
-            .as_ref()
-            .is_some_and(|tx| !tx.is_closed());
-        if !writer_alive {
-            return Err(StoreError::Closed);
-        }
-        self.run(|shared| async move {
-            shared
-                .control("probing the database", |client| async move {
-                    client.simple_query("SELECT 1").await.map(|_| ())
-                })
-                .await
-        })
-        .await
-    }
-
-    /// Takes or renews the leader row for `lease` (by the database clock), in one statement:
-    /// - no row yet: inserted with epoch 1;
-    /// - the row is `owner_id`'s and not expired: renewed, same epoch;
-    /// - the row expired or was resigned (whoever had it, `owner_id` included): taken with epoch + 1;
-    /// - otherwise: left alone, and the current row is returned with `mine == false`.
-    pub async fn claim(
-        &self,
-        owner_id: &str,
-        owner_url: &str,
-        lease: Duration,
-    ) -> Result<Leadership, StoreError> {
-        let owner_id = owner_id.to_owned();
-        let owner_url = owner_url.to_owned();
-        let lease_ms = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX);
-        self.run(|shared| async move {
-            shared
-                .control("claiming the leader row", |client| async move {
-                    writer::claim(&client, &owner_id, &owner_url, lease_ms).await
-                })
-                .await?
-                .ok_or_else(|| StoreError::Postgres("the leader row is missing".into()))
-        })
-        .await
-    }
-
-    /// Gives up the leader row if it is still `owner_id`'s at `epoch` (sets `expires_at = now()`),
-    /// so another replica can claim it at once. Not being the owner any more is not an error.
-    pub async fn resign(&self, owner_id: &str, epoch: i64) -> Result<(), StoreError> {
-        let owner_id = owner_id.to_owned();
-        self.run(|shared| async move {
-            shared
-                .control("resigning the leader row", |client| async move {
-                    client
-                        .execute(
-                            "UPDATE mq_lease_leader SET expires_at = now() \
-                             WHERE id = 1 AND epoch = $1 AND owner_id = $2 AND expires_at > now()",
-                            &[&epoch, &owner_id],
-                        )
-                        .await
-                        .map(|_| ())
-                })
-                .await
-        })
-        .await
     }
 
     /// Number of transactions the writer has committed (group commit makes it lower than the
@@ -565,113 +145,6 @@ impl PgStore {
         }));
         rx.recv().unwrap_or(Err(StoreError::Closed))
     }
-
-    /// [`PgStore::load_all`] for a caller on a blocking thread.
-    pub fn load_all_blocking(&self) -> Result<Vec<Loaded>, StoreError> {
-        self.block_on(|shared| async move {
-            shared
-                .control_within(LOAD_TIMEOUT, "loading the providers", |client| async move {
-                    writer::load_all(&client).await
-                })
-                .await
-        })
-    }
-}
-
-impl Shared {
-    /// A new connection, its driver task spawned on the current (the store's) runtime.
-    async fn connect(&self) -> Result<Client, StoreError> {
-        let connecting = self.config.connect(self.tls.clone());
-        let (client, connection) = tokio::time::timeout(CONNECT_TIMEOUT, connecting)
-            .await
-            .map_err(|_| {
-                StoreError::Postgres(format!(
-                    "connecting to {} timed out after {CONNECT_TIMEOUT:?}",
-                    self.target
-                ))
-            })?
-            .map_err(|e| self.error(&format!("connecting to {}", self.target), e))?;
-        let redactor = self.redactor.clone();
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                log::debug!(
-                    "store: a PostgreSQL connection ended: {}",
-                    redactor.redact(&e.to_string())
-                );
-            }
-        });
-        Ok(client)
-    }
-
-    /// A `tokio_postgres::Error` as a `StoreError`, saying what was being done, credentials removed.
-    fn error(&self, doing: &str, e: tokio_postgres::Error) -> StoreError {
-        let mut text = e.to_string();
-        if let Some(db) = e.as_db_error() {
-            text = format!("{} ({})", db.message(), db.code().code());
-        } else if let Some(source) = std::error::Error::source(&e) {
-            text = format!("{text}: {source}");
-        }
-        StoreError::Postgres(self.redactor.redact(&format!("{doing}: {text}")))
-    }
-
-    /// Runs `f` on the control connection (connecting if needed) within [`OP_TIMEOUT`]; drops the
-    /// connection when it broke or the call timed out, so the next call connects again.
-    async fn control<T, F, Fut>(&self, doing: &str, f: F) -> Result<T, StoreError>
-    where
-        F: FnOnce(Arc<Client>) -> Fut,
-        Fut: std::future::Future<Output = Result<T, tokio_postgres::Error>>,
-    {
-        self.control_within(OP_TIMEOUT, doing, f).await
-    }
-
-    /// [`Shared::control`] with another bound than [`OP_TIMEOUT`].
-    async fn control_within<T, F, Fut>(
-        &self,
-        bound: Duration,
-        doing: &str,
-        f: F,
-    ) -> Result<T, StoreError>
-    where
-        F: FnOnce(Arc<Client>) -> Fut,
-        Fut: std::future::Future<Output = Result<T, tokio_postgres::Error>>,
-    {
-        let attempt = async {
-            let client = {
-                let mut slot = self.control.lock().await;
-                match slot.as_ref() {
-                    Some(c) if !c.is_closed() => Arc::clone(c),
-                    _ => {
-                        *slot = None;
-                        let c = Arc::new(self.connect().await?);
-                        *slot = Some(Arc::clone(&c));
-                        c
-                    }
-                }
-            };
-            let result = f(Arc::clone(&client)).await;
-            if result.is_err() && client.is_closed() {
-                self.forget(&client).await;
-            }
-            result.map_err(|e| self.error(doing, e))
-        };
-        match tokio::time::timeout(bound, attempt).await {
-            Ok(result) => result,
-            Err(_) => {
-                // The connection may be stuck (a paused server, a cut network): start over next time.
-                *self.control.lock().await = None;
-                Err(StoreError::Postgres(format!(
-                    "{doing}: timed out after {bound:?}"
-                )))
-            }
-        }
-    }
-
-    async fn forget(&self, client: &Arc<Client>) {
-        let mut slot = self.control.lock().await;
-        if slot.as_ref().is_some_and(|c| Arc::ptr_eq(c, client)) {
-            *slot = None;
-        }
-    }
 }
 
 impl std::fmt::Debug for PgStore {
@@ -680,45 +153,5 @@ impl std::fmt::Debug for PgStore {
             .field("location", &self.inner.location)
             .field("fence", &self.fence.as_ref().map(|f| f.epoch))
             .finish()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn redact_url_keeps_where_and_drops_the_password() {
-        assert_eq!(
-            redact_url("postgresql://app:pw-123@db:5432/leases?sslmode=disable"),
-            "postgres://app@db:5432/leases"
-        );
-        assert!(!redact_url("postgres://app:pw-123@db:notaport/x").contains("pw-123"));
-    }
-
-    #[test]
-    fn a_new_valid_until_is_not_valid_and_a_future_deadline_is() {
-        let never = ValidUntil::new();
-        let soon = ValidUntil::until(Instant::now() + Duration::from_secs(60));
-        let past = ValidUntil::until(Instant::now() - Duration::from_millis(1));
-
-        assert!(!never.is_valid());
-        assert_eq!(never.deadline(), None);
-        assert!(soon.is_valid());
-        assert!(!past.is_valid());
-    }
-
-    #[test]
-    fn extend_to_never_moves_the_deadline_back_and_revoke_is_for_good() {
-        let far = Instant::now() + Duration::from_secs(60);
-        let v = ValidUntil::until(far);
-
-        v.extend_to(Instant::now() - Duration::from_secs(1));
-        let kept = v.is_valid();
-        v.revoke();
-        v.extend_to(far + Duration::from_secs(60));
-
-        assert!(kept, "an earlier deadline does not shorten validity");
-        assert!(!v.is_valid(), "a revoked deadline stays revoked");
     }
 }

@@ -18,23 +18,29 @@
 //! TLS after a failed handshake: a failed check is an error, never a silent downgrade.
 //! SCRAM channel binding is not offered (tokio-postgres' default, `channel_binding=prefer`,
 //! then authenticates without it).
+//!
+//! This file holds the modes, [`split`], [`Tls::connector`] and the driver's connector and
+//! stream; `tls/verify.rs` the roots and the verifiers that check less than the full chain and
+//! name; `tls/tests.rs` the unit tests.
 
 use std::future::Future;
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::danger::ServerCertVerifier;
 use rustls::client::WebPkiServerVerifier;
-use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore};
+use rustls::pki_types::ServerName;
+use rustls::ClientConfig;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio_postgres::config::SslMode as DriverMode;
 use tokio_postgres::tls::{ChannelBinding, MakeTlsConnect, TlsConnect, TlsStream};
+
+mod verify;
+
+use verify::{roots_from_file, system_roots, ChainOnly, NoCheck};
 
 /// libpq's `sslmode` values (`allow` is not offered: it only ever falls back to plain text).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -218,152 +224,6 @@ pub fn split(url: &str) -> Result<(String, Tls), String> {
     ))
 }
 
-fn roots_from_file(path: &Path) -> Result<RootCertStore, String> {
-    let bytes = std::fs::read(path)
-        .map_err(|e| format!("sslrootcert {}: cannot be read: {e}", path.display()))?;
-    let mut roots = RootCertStore::empty();
-    for cert in CertificateDer::pem_slice_iter(&bytes) {
-        let cert = cert.map_err(|e| {
-            format!(
-                "sslrootcert {}: not a PEM file of certificates: {e}",
-                path.display()
-            )
-        })?;
-        roots.add(cert).map_err(|e| {
-            format!(
-                "sslrootcert {}: a certificate cannot be used as a root: {e}",
-                path.display()
-            )
-        })?;
-    }
-    if roots.is_empty() {
-        return Err(format!(
-            "sslrootcert {}: holds no PEM certificate",
-            path.display()
-        ));
-    }
-    Ok(roots)
-}
-
-/// The OS store (what `SSL_CERT_FILE` / `SSL_CERT_DIR` point at, else the distribution's
-/// bundle); the compiled-in Mozilla roots when it has none.
-fn system_roots() -> RootCertStore {
-    let mut roots = RootCertStore::empty();
-    let found = rustls_native_certs::load_native_certs();
-    for e in &found.errors {
-        log::debug!("store: reading the system's CA certificates: {e}");
-    }
-    let (added, _) = roots.add_parsable_certificates(found.certs);
-    if added == 0 {
-        log::warn!(
-            "store: no CA certificates in the system store; checking the PostgreSQL server \
-             against the Mozilla roots built into the binary"
-        );
-        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-    }
-    roots
-}
-
-/// `sslmode=verify-ca` (and `prefer`/`require` with `sslrootcert`): the chain must lead to a
-/// root; the name in the certificate is not compared with the host. The WebPKI verifier
-/// checks the chain before the name, so a name error means the chain held.
-#[derive(Debug)]
-struct ChainOnly(Arc<WebPkiServerVerifier>);
-
-impl ServerCertVerifier for ChainOnly {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        server_name: &ServerName<'_>,
-        ocsp_response: &[u8],
-        now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        match self
-            .0
-            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
-        {
-            Err(rustls::Error::InvalidCertificate(
-                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
-            )) => Ok(ServerCertVerified::assertion()),
-            other => other,
-        }
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls12_signature(message, cert, dss)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls13_signature(message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.0.supported_verify_schemes()
-    }
-}
-
-/// `sslmode=prefer`/`require` without `sslrootcert`: encrypted, the certificate not checked
-/// (libpq's behaviour; it protects against listening, not against a man in the middle). The
-/// handshake's signatures are still checked, so the session keys belong to the certificate.
-#[derive(Debug)]
-struct NoCheck(Arc<CryptoProvider>);
-
-impl ServerCertVerifier for NoCheck {
-    fn verify_server_cert(
-        &self,
-        _: &CertificateDer<'_>,
-        _: &[CertificateDer<'_>],
-        _: &ServerName<'_>,
-        _: &[u8],
-        _: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
-}
-
 /// The driver's TLS maker: one rustls config, a connector per host.
 #[derive(Clone)]
 pub struct MakeRustls {
@@ -454,69 +314,4 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for RustlsStream<S> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sslmode_and_sslrootcert_are_taken_out_of_a_url_and_the_rest_kept() {
-        let (rest, tls) = split(
-            "postgres://u:p@db:5432/x?application_name=a&sslmode=verify-full&sslrootcert=%2Fetc%2Fca.pem",
-        )
-        .unwrap();
-
-        assert_eq!(rest, "postgres://u:p@db:5432/x?application_name=a");
-        assert_eq!(tls.mode, SslMode::VerifyFull);
-        assert_eq!(tls.root_cert, Some(PathBuf::from("/etc/ca.pem")));
-    }
-
-    #[test]
-    fn a_key_value_string_gives_its_sslmode_and_no_sslmode_means_prefer() {
-        let (rest, tls) = split("host=db user=u sslmode=verify-ca sslrootcert='/ca.pem'").unwrap();
-        let (_, default) = split("postgres://db/x").unwrap();
-        let (_, system) = split("postgres://db/x?sslmode=verify-full&sslrootcert=system").unwrap();
-
-        assert_eq!(rest, "host=db user=u");
-        assert_eq!(tls.mode, SslMode::VerifyCa);
-        assert_eq!(tls.root_cert, Some(PathBuf::from("/ca.pem")));
-        assert_eq!(default.mode, SslMode::Prefer);
-        assert_eq!(system.root_cert, None);
-    }
-
-    #[test]
-    fn an_unknown_sslmode_is_refused_naming_the_choices() {
-        let e = split("postgres://db/x?sslmode=allowed").unwrap_err();
-
-        assert!(e.contains("verify-full") && e.contains("allowed"), "{e}");
-    }
-
-    #[test]
-    fn require_with_a_root_certificate_checks_the_chain_as_libpq_does() {
-        let with = Tls {
-            mode: SslMode::Require,
-            root_cert: Some("/ca.pem".into()),
-        };
-        let without = Tls {
-            mode: SslMode::Require,
-            root_cert: None,
-        };
-
-        assert!(
-            with.describe().contains("chain checked"),
-            "{}",
-            with.describe()
-        );
-        assert!(without.describe().contains("not checked"));
-    }
-
-    #[test]
-    fn a_missing_root_certificate_file_is_an_error_naming_it() {
-        let tls = Tls {
-            mode: SslMode::VerifyFull,
-            root_cert: Some("/nonexistent/ca.pem".into()),
-        };
-
-        let e = tls.connector().err().unwrap();
-
-        assert!(e.contains("/nonexistent/ca.pem"), "{e}");
-    }
-}
+mod tests;

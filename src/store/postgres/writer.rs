@@ -1,4 +1,5 @@
-//! The writer task (group commit) and the SQL of the store.
+//! The writer: [`PgStore::commit`] queues a job, and the writer task (group commit) lands the
+//! queued jobs, with the SQL it runs.
 //!
 //! The writer waits for the first queued commit, takes whatever else is already queued with the same
 //! fence (up to [`MAX_BATCH`] jobs), and lands all of it in ONE transaction:
@@ -14,8 +15,8 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 use tokio_postgres::{Client, Statement};
 
-use super::{Fence, Leadership, Shared, OP_TIMEOUT};
-use crate::store::{Loaded, Op, RawEvents, StoreError};
+use super::{Fence, PgStore, Shared, OP_TIMEOUT};
+use crate::store::{Op, StoreError};
 
 /// Most commit jobs one transaction takes. Bounds the latency one batch adds for the jobs behind it.
 pub(crate) const MAX_BATCH: usize = 256;
@@ -24,6 +25,44 @@ pub(super) struct Job {
     pub(super) ops: Vec<Op>,
     pub(super) fence: Option<Arc<Fence>>,
     pub(super) reply: oneshot::Sender<Result<(), StoreError>>,
+}
+
+impl PgStore {
+    /// Queues `batch` for the writer and returns at once. The receiver yields `Ok(())` only after
+    /// the batch is committed (with `synchronous_commit` on: durable), or the error that made the
+    /// whole transaction fail: then nothing of it was applied, except when the connection broke
+    /// during `COMMIT` itself, where the database may have applied it (as with any client).
+    /// A fenced handle past its `valid_until` answers [`StoreError::NotOwner`] without queueing.
+    pub fn commit(&self, batch: Vec<Op>) -> oneshot::Receiver<Result<(), StoreError>> {
+        let (reply, answer) = oneshot::channel();
+        if let Some(fence) = &self.fence {
+            if !fence.valid_until.is_valid() {
+                let _ = reply.send(Err(StoreError::NotOwner));
+                return answer;
+            }
+        }
+        let job = Job {
+            ops: batch,
+            fence: self.fence.clone(),
+            reply,
+        };
+        match self.inner.writer.queue().as_ref() {
+            Some(tx) => {
+                if let Err(mpsc::error::SendError(job)) = tx.send(job) {
+                    let _ = job.reply.send(Err(StoreError::Closed));
+                }
+            }
+            None => {
+                let _ = job.reply.send(Err(StoreError::Closed));
+            }
+        }
+        answer
+    }
+
+    /// [`PgStore::commit`] and wait for the answer.
+    pub async fn commit_and_wait(&self, batch: Vec<Op>) -> Result<(), StoreError> {
+        self.commit(batch).await?
+    }
 }
 
 const FENCE_SQL: &str = "SELECT 1 FROM mq_lease_leader \
@@ -307,93 +346,4 @@ async fn transact(
         return Err(StoreError::NotOwner);
     }
     tx.commit().await.map_err(err("committing"))
-}
-
-/// Every provider's record, one statement (one snapshot), keys in byte order.
-pub(super) async fn load_all(client: &Client) -> Result<Vec<Loaded>, tokio_postgres::Error> {
-    let rows = client
-        .query(
-            "SELECT key, record FROM mq_lease_providers ORDER BY key COLLATE \"C\"",
-            &[],
-        )
-        .await?;
-    let mut loaded = Vec::with_capacity(rows.len());
-    for row in rows {
-        loaded.push(Loaded {
-            key: row.try_get(0)?,
-            record: row.try_get(1)?,
-        });
-    }
-    Ok(loaded)
-}
-
-/// The newest `limit` events of `key` as (seq, bytes), newest first.
-pub(super) async fn events(
-    client: &Client,
-    key: &str,
-    limit: usize,
-) -> Result<RawEvents, tokio_postgres::Error> {
-    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    let rows = client
-        .query(
-            "SELECT seq, event FROM mq_lease_events WHERE key = $1 ORDER BY seq DESC LIMIT $2",
-            &[&key, &limit],
-        )
-        .await?;
-    let mut newest = Vec::with_capacity(rows.len());
-    for row in rows {
-        let seq: i64 = row.try_get(0)?;
-        // A negative seq is never written (they come from u64); skip rather than wrap.
-        if let Ok(seq) = u64::try_from(seq) {
-            newest.push((seq, row.try_get(1)?));
-        }
-    }
-    Ok(newest)
-}
-
-const CLAIM_SQL: &str =
-    "INSERT INTO mq_lease_leader AS l (id, epoch, owner_id, owner_url, expires_at) \
-     VALUES (1, 1, $1, $2, now() + $3::bigint * interval '1 millisecond') \
-     ON CONFLICT (id) DO UPDATE SET \
-       epoch = CASE WHEN l.owner_id = EXCLUDED.owner_id AND l.expires_at > now() \
-                    THEN l.epoch ELSE l.epoch + 1 END, \
-       owner_id = EXCLUDED.owner_id, \
-       owner_url = EXCLUDED.owner_url, \
-       expires_at = EXCLUDED.expires_at \
-     WHERE l.owner_id = EXCLUDED.owner_id OR l.expires_at <= now() \
-     RETURNING epoch, owner_id, owner_url";
-
-/// Takes or renews the leader row; see [`super::PgStore::claim`]. `None`: no row at all (only if
-/// someone deleted it between the two statements).
-pub(super) async fn claim(
-    client: &Client,
-    owner_id: &str,
-    owner_url: &str,
-    lease_ms: i64,
-) -> Result<Option<Leadership>, tokio_postgres::Error> {
-    let row =
-        |row: &tokio_postgres::Row, mine: bool| -> Result<Leadership, tokio_postgres::Error> {
-            Ok(Leadership {
-                epoch: row.try_get(0)?,
-                owner_id: row.try_get(1)?,
-                owner_url: row.try_get(2)?,
-                mine,
-            })
-        };
-    if let Some(taken) = client
-        .query_opt(CLAIM_SQL, &[&owner_id, &owner_url, &lease_ms])
-        .await?
-    {
-        return row(&taken, true).map(Some);
-    }
-    match client
-        .query_opt(
-            "SELECT epoch, owner_id, owner_url FROM mq_lease_leader WHERE id = 1",
-            &[],
-        )
-        .await?
-    {
-        Some(current) => row(&current, false).map(Some),
-        None => Ok(None),
-    }
 }
