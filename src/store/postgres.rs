@@ -27,10 +27,10 @@
 //!
 //! Where each job lives:
 //!
-//! - `postgres.rs` (this file): the [`PgStore`] handle (what its clones share, running a call on
-//!   the store's runtime, shutdown) and the re-exports.
-//! - `postgres/connection.rs`: connecting ([`PgStore::connect`], [`PgStore::connect_with`]), the
-//!   password options ([`PgOptions`]: password file, `PGPASSWORD`), the timeouts, [`redact_url`]
+//! - `postgres.rs` (this file): the [`PgStore`] handle: starting it ([`PgStore::connect`],
+//!   [`PgStore::connect_with`]: the store's thread, the writer, the migrations), what its clones
+//!   share, running a call on the store's runtime, shutdown; and the re-exports.
+//! - `postgres/connection.rs`: how to connect (the URL, TLS, the ([`PgOptions`]: password file, `PGPASSWORD`), the timeouts, [`redact_url`]
 //!   and the control connection.
 //! - `postgres/tls.rs` (and `tls/`): `sslmode`, `sslrootcert` and the rustls connector.
 //! - `postgres/redact.rs`: the password kept out of every message ([`Redactor`]).
@@ -54,7 +54,7 @@ use super::worker::WorkerThread;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 pub(crate) use connection::Shared;
 pub use connection::{redact_url, PgOptions, CONNECT_TIMEOUT, LOAD_TIMEOUT, OP_TIMEOUT};
@@ -80,6 +80,82 @@ struct Inner {
     runtime: tokio::runtime::Handle,
     /// The writer thread; its queue is `None` after shutdown (commits answered `Closed`).
     writer: WorkerThread<mpsc::UnboundedSender<Job>>,
+}
+
+impl PgStore {
+    /// Parses `url` (`postgres://user:password@host:port/db?…` or `key=value` form), starts the
+    /// store's thread, connects and applies the migrations that are missing (serialised between
+    /// replicas by an advisory lock). Errors never contain the password.
+    pub async fn connect(url: &str) -> Result<PgStore, StoreError> {
+        PgStore::connect_with(url, &PgOptions::default()).await
+    }
+
+    /// [`PgStore::connect`] with the password from `options` when it names one (see
+    /// [`PgOptions`] for which source wins), and TLS as the URL's `sslmode` and
+    /// `sslrootcert` say ([`tls`]).
+    pub async fn connect_with(url: &str, options: &PgOptions) -> Result<PgStore, StoreError> {
+        let (shared, location) = Shared::open(url, options)?;
+        let (jobs_tx, jobs_rx) = mpsc::unbounded_channel();
+        let (ready_tx, ready_rx) = oneshot::channel();
+        let writer_shared = Arc::clone(&shared);
+        let thread = std::thread::Builder::new()
+            .name("pg-store".into())
+            .spawn(move || {
+                let runtime = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                        return;
+                    }
+                };
+                let _ = ready_tx.send(Ok(runtime.handle().clone()));
+                runtime.block_on(writer::run(writer_shared, jobs_rx));
+            })
+            .map_err(|e| StoreError::Spawn { error: Arc::new(e) })?;
+        let runtime = match ready_rx.await {
+            Ok(Ok(handle)) => handle,
+            Ok(Err(e)) => return Err(StoreError::Spawn { error: Arc::new(e) }),
+            Err(_) => return Err(StoreError::Closed),
+        };
+        let store = PgStore {
+            inner: Arc::new(Inner {
+                shared,
+                location,
+                runtime,
+                writer: WorkerThread::new(jobs_tx, thread, "PostgreSQL store"),
+            }),
+            fence: None,
+        };
+        store
+            .run(|shared| async move {
+                let mut client = shared.connect().await?;
+                let applied = tokio::time::timeout(OP_TIMEOUT, migrations::apply(&mut client))
+                    .await
+                    .map_err(|_| {
+                        StoreError::Postgres(format!(
+                            "applying the schema migrations timed out after {OP_TIMEOUT:?}"
+                        ))
+                    })?;
+                match applied {
+                    Ok(_) => Ok(()),
+                    Err(migrations::MigrateError::Db(e)) => {
+                        Err(shared.error("applying the schema migrations", e))
+                    }
+                    Err(migrations::MigrateError::Newer { found, known }) => {
+                        Err(StoreError::Postgres(format!(
+                            "the database has schema version {found}, this build knows up to \
+                             {known} (a newer build migrated it)"
+                        )))
+                    }
+                }
+            })
+            .await?;
+        log::info!("store: PostgreSQL at {}", store.inner.shared.target);
+        Ok(store)
+    }
 }
 
 impl PgStore {

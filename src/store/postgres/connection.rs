@@ -1,6 +1,5 @@
-//! Connecting: [`PgStore::connect`] and [`PgStore::connect_with`] (the URL, the password from a
-//! file or `PGPASSWORD` ([`PgOptions`]), TLS ([`super::tls`]), the store's thread, the
-//! migrations), the bound on every call ([`CONNECT_TIMEOUT`], [`OP_TIMEOUT`], [`LOAD_TIMEOUT`]),
+//! Connecting: how to connect ([`Shared::open`]: the URL, the password from a file or
+//! `PGPASSWORD` ([`PgOptions`]), TLS ([`super::tls`])), the bound on every call ([`CONNECT_TIMEOUT`], [`OP_TIMEOUT`], [`LOAD_TIMEOUT`]),
 //! [`redact_url`], and [`Shared`]: the settings every connection is made from and the control
 //! connection, dropped after a failure and made again by the next call.
 
@@ -8,12 +7,10 @@ use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{mpsc, oneshot};
 use tokio_postgres::{Client, Config};
 
 use super::redact::{self, Redactor};
-use super::{migrations, tls, writer, Inner, PgStore};
-use crate::store::worker::WorkerThread;
+use super::tls;
 use crate::store::StoreError;
 
 /// Longest wait for a new connection (TCP, TLS handshake, authentication).
@@ -107,7 +104,7 @@ pub(crate) struct Shared {
     config: Config,
     tls: tls::MakeRustls,
     /// `postgres://user@host:port/db (sslmode=…)`: what a connect error names.
-    target: String,
+    pub(super) target: String,
     redactor: Redactor,
     /// The connection of the leader-row calls, `load_all`, `events` and `probe`; `None` until needed or after
     /// a failure.
@@ -115,18 +112,15 @@ pub(crate) struct Shared {
     pub(super) commits: AtomicU64,
 }
 
-impl PgStore {
-    /// Parses `url` (`postgres://user:password@host:port/db?…` or `key=value` form), starts the
-    /// store's thread, connects and applies the migrations that are missing (serialised between
-    /// replicas by an advisory lock). Errors never contain the password.
-    pub async fn connect(url: &str) -> Result<PgStore, StoreError> {
-        PgStore::connect_with(url, &PgOptions::default()).await
-    }
-
-    /// [`PgStore::connect`] with the password from `options` when it names one (see
-    /// [`PgOptions`] for which source wins), and TLS as the URL's `sslmode` and
-    /// `sslrootcert` say ([`tls`]).
-    pub async fn connect_with(url: &str, options: &PgOptions) -> Result<PgStore, StoreError> {
+impl Shared {
+    /// How to connect to `url` (`postgres://user:password@host:port/db?…` or `key=value`
+    /// form): the password from `options` when it names one (see [`PgOptions`] for which
+    /// source wins), TLS as the URL's `sslmode` and `sslrootcert` say ([`tls`]), and the
+    /// location to show (without the password). Errors never contain the password.
+    pub(super) fn open(
+        url: &str,
+        options: &PgOptions,
+    ) -> Result<(Arc<Shared>, String), StoreError> {
         let mut redactor = Redactor::for_url(url);
         if let Some(p) = &options.env_password {
             redactor = redactor.with_secret(p);
@@ -174,67 +168,7 @@ impl PgStore {
             control: tokio::sync::Mutex::new(None),
             commits: AtomicU64::new(0),
         });
-
-        let (jobs_tx, jobs_rx) = mpsc::unbounded_channel();
-        let (ready_tx, ready_rx) = oneshot::channel();
-        let writer_shared = Arc::clone(&shared);
-        let thread = std::thread::Builder::new()
-            .name("pg-store".into())
-            .spawn(move || {
-                let runtime = match tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                {
-                    Ok(rt) => rt,
-                    Err(e) => {
-                        let _ = ready_tx.send(Err(e));
-                        return;
-                    }
-                };
-                let _ = ready_tx.send(Ok(runtime.handle().clone()));
-                runtime.block_on(writer::run(writer_shared, jobs_rx));
-            })
-            .map_err(|e| StoreError::Spawn { error: Arc::new(e) })?;
-        let runtime = match ready_rx.await {
-            Ok(Ok(handle)) => handle,
-            Ok(Err(e)) => return Err(StoreError::Spawn { error: Arc::new(e) }),
-            Err(_) => return Err(StoreError::Closed),
-        };
-        let store = PgStore {
-            inner: Arc::new(Inner {
-                shared,
-                location,
-                runtime,
-                writer: WorkerThread::new(jobs_tx, thread, "PostgreSQL store"),
-            }),
-            fence: None,
-        };
-        store
-            .run(|shared| async move {
-                let mut client = shared.connect().await?;
-                let applied = tokio::time::timeout(OP_TIMEOUT, migrations::apply(&mut client))
-                    .await
-                    .map_err(|_| {
-                        StoreError::Postgres(format!(
-                            "applying the schema migrations timed out after {OP_TIMEOUT:?}"
-                        ))
-                    })?;
-                match applied {
-                    Ok(_) => Ok(()),
-                    Err(migrations::MigrateError::Db(e)) => {
-                        Err(shared.error("applying the schema migrations", e))
-                    }
-                    Err(migrations::MigrateError::Newer { found, known }) => {
-                        Err(StoreError::Postgres(format!(
-                            "the database has schema version {found}, this build knows up to \
-                             {known} (a newer build migrated it)"
-                        )))
-                    }
-                }
-            })
-            .await?;
-        log::info!("store: PostgreSQL at {}", store.inner.shared.target);
-        Ok(store)
+        Ok((shared, location))
     }
 }
 
