@@ -1,6 +1,6 @@
 //! The import rules of the module docs in `lib.rs`, checked on the source text: each
-//! layer imports only the layers below it, and no two modules import each other (directly
-//! or round a longer circle).
+//! layer imports only the layers below it, no two modules import each other (directly or
+//! round a longer circle), and no source file outgrows [`MAX_CODE_LINES`].
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -41,6 +41,10 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("logging", &[]),
     ("domain", &[]),
 ];
+
+/// The most lines of code (not blank, not a comment, before a file's `#[cfg(test)]`)
+/// a source file may have.
+const MAX_CODE_LINES: usize = 450;
 
 /// One source file: its module path (`actors::provider`) and text.
 struct Module {
@@ -383,6 +387,21 @@ fn no_two_modules_import_each_other_even_round_a_circle() {
         .chain(circles(&layers))
         .collect();
     assert!(found.is_empty(), "import circles:\n{}", found.join("\n"));
+}
+
+#[test]
+fn no_source_file_is_over_the_limit_of_lines_of_code() {
+    let too_long: Vec<String> = modules()
+        .iter()
+        .map(|m| (m.code().len(), m.file.display().to_string()))
+        .filter(|(n, _)| *n > MAX_CODE_LINES)
+        .map(|(n, file)| format!("{file}: {n} lines of code"))
+        .collect();
+    assert!(
+        too_long.is_empty(),
+        "over {MAX_CODE_LINES} lines of code:\n{}",
+        too_long.join("\n")
+    );
 }
 
 #[test]
