@@ -160,51 +160,63 @@ impl Row {
         self.path.replace(":.+}", "}")
     }
 
-    /// The `{owner}` and `{repo}` of `path` (the raw path) when this row's pattern matches
-    /// it, as the router matches: `{name}` is one segment, not empty; `{name:.+}` is one
-    /// segment or more, not all empty. `None` when it does not match.
-    fn matches<'a>(&self, path: &'a str) -> Option<Vec<&'a str>> {
-        let pattern: Vec<&str> = self.path.trim_start_matches('/').split('/').collect();
-        let given: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-        let (head, tail) = match pattern.iter().position(|p| p.ends_with(":.+}")) {
-            Some(at) if given.len() >= pattern.len() => {
-                let after = pattern.len() - at - 1;
-                let taken = &given[at..given.len() - after];
-                if taken.iter().all(|s| s.is_empty()) {
-                    return None;
-                }
-                (at, after)
-            }
-            Some(_) => return None,
-            None if given.len() == pattern.len() => (pattern.len(), 0),
-            None => return None,
+    /// Whether this row's pattern matches `path` (the raw path) as the router matches it:
+    /// `{name}` is one segment, not empty; `{name:.+}` is one segment or more, not all
+    /// empty. What it took is its `{owner}` and `{repo}` (its first two parameters), for a
+    /// row that has them. Allocates nothing: the auth and forwarding middleware ask this
+    /// of every request.
+    fn matches<'a>(&self, path: &'a str) -> Option<Taken<'a>> {
+        if !self.path.contains('{') {
+            return (self.path == path).then_some(None);
+        }
+        // Cheap first: a literal last segment (`/acquire`) must end the path.
+        let last = self.path.rsplit('/').next().unwrap_or_default();
+        if !last.starts_with('{') && !path.ends_with(last) {
+            return None;
+        }
+        let pattern = self.path.trim_start_matches('/');
+        let given = path.trim_start_matches('/');
+        let (pattern_len, given_len) = (pattern.split('/').count(), given.split('/').count());
+        let tail = pattern.split('/').position(|p| p.ends_with(":.+}"));
+        let (head, after) = match tail {
+            Some(at) if given_len >= pattern_len => (at, pattern_len - at - 1),
+            None if given_len == pattern_len => (pattern_len, 0),
+            _ => return None,
         };
-        let pairs = pattern[..head].iter().zip(&given[..head]).chain(
-            pattern[pattern.len() - tail..]
-                .iter()
-                .zip(&given[given.len() - tail..]),
-        );
-        let mut captured = Vec::new();
-        for (p, segment) in pairs {
+        let taken_by_tail = given.split('/').skip(head).take(given_len - head - after);
+        if tail.is_some() && taken_by_tail.clone().all(str::is_empty) {
+            return None;
+        }
+        let front = pattern.split('/').zip(given.split('/')).take(head);
+        let back = pattern.rsplit('/').zip(given.rsplit('/')).take(after);
+        let mut params = [""; 2];
+        let mut count = 0;
+        for (p, segment) in front.chain(back) {
             if p.starts_with('{') && !segment.is_empty() {
-                captured.push(*segment);
+                if let Some(slot) = params.get_mut(count) {
+                    *slot = segment;
+                }
+                count += 1;
             } else if p != segment {
                 return None;
             }
         }
-        Some(captured)
+        Some((count >= 2).then_some((params[0], params[1])))
     }
 }
+
+/// What a matching row took from the path: its `{owner}` and `{repo}`, when it has them.
+pub(crate) type Taken<'a> = Option<(&'a str, &'a str)>;
 
 /// The row the router takes for `path`: the first whose pattern matches (whatever the
 /// method), and its `{owner}` and `{repo}`. The status page's paths (`/ui/…`) are only
 /// ever its own rows, never a provider whose owner is `ui`.
-fn find(path: &str) -> Option<(&'static Row, Vec<&str>)> {
+pub(crate) fn find(path: &str) -> Option<(&'static Row, Taken<'_>)> {
     let page = path.starts_with("/ui/");
     ROUTES
         .iter()
         .filter(|r| !page || r.path.starts_with("/ui/"))
-        .find_map(|r| r.matches(path).map(|captured| (r, captured)))
+        .find_map(|r| r.matches(path).map(|taken| (r, taken)))
 }
 
 /// Whether `path` is served without credentials (docs/http-api.md, "Credentials").
@@ -248,11 +260,11 @@ pub fn access<'a>(method: &Method, path: &'a str) -> Access<'a> {
     if path == "/ui/" {
         return Access::UiList;
     }
-    let Some((found, captured)) = find(path) else {
+    let Some((found, taken)) = find(path) else {
         return Access::Other;
     };
     let reading = method == Method::GET || method == Method::HEAD;
-    let provider = !captured.is_empty();
+    let provider = taken.is_some();
     let served = ROUTES
         .iter()
         .find(|r| r.path == found.path && r.method == method);
@@ -264,8 +276,8 @@ pub fn access<'a>(method: &Method, path: &'a str) -> Access<'a> {
         None => found.who,
     };
     let decode = |s: &'a str| percent_decode_str(s).decode_utf8_lossy();
-    match (who, captured.as_slice()) {
-        (Who::OwnRepository, [owner, repo, ..]) => Access::Use {
+    match (who, taken) {
+        (Who::OwnRepository, Some((owner, repo))) => Access::Use {
             owner: decode(owner),
             repo: decode(repo),
         },
