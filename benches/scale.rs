@@ -22,7 +22,10 @@
 //! `SCALE_POLL_ROUNDS` (finished rounds of the polled provider before the poll, default 0),
 //! `SCALE_PARTS` (`memory,poll`, default both; idle CPU belongs to memory),
 //! `SCALE_RUST_LOG` (the server's `RUST_LOG`, default `info` as in production), `SCALE_BIN`
-//! (another build of the service), `SCALE_DATA` (a data dir to keep, e.g. for a profiler).
+//! (another build of the service), `SCALE_BASELINE_BIN` (a second build whose poll legs
+//! alternate with the service's against the same bare handler, e.g. the parent commit's;
+//! it starts empty, so pair it with `SCALE_PARTS=poll SCALE_PROVIDERS=0`), `SCALE_DATA` (a
+//! data dir to keep, e.g. for a profiler).
 //! Needs Linux (/proc) and, for the poll legs, `wrk` on the PATH.
 
 #[path = "../tests/common/mod.rs"]
@@ -475,29 +478,37 @@ fn parse_wrk_duration(v: &str) -> Duration {
 }
 
 struct Poll {
-    legs: Vec<(Leg, Leg)>,
+    /// Per round: the bare handler's leg, then one leg per service (in `poll`'s order).
+    legs: Vec<(Leg, Vec<Leg>)>,
     body_bytes: usize,
 }
 
 /// A/B/A/B/A/B: A the bare handler, B the service's acquire poll (a holder asking again;
 /// nothing changes). The service runs with the providers loaded by `memory` (or none).
-async fn poll(service: &Proc, tmp: &Path) -> Poll {
+/// With more than one service (a baseline build), each round has a B leg for each, their
+/// order turning round by round.
+async fn poll(services: &[&Proc], tmp: &Path) -> Poll {
     let secs: u64 = env_or("SCALE_LEG_SECS", 5);
-    let client = Rc::new(Client::new(service.port));
     let key = "bench/poll/main";
-    // History before the polled round (remembered runs and events make the record bigger).
-    let history: usize = env_or("SCALE_POLL_ROUNDS", 0);
-    if history > 0 {
-        provider_rounds_at(client.clone(), key, 0xffff, history, true).await;
-    }
     let sha = |p: u64| format!("{:039x}{p}", 0);
-    for priority in (1..=4).rev() {
-        client.acquire(key, &sha(priority), priority).await;
+    let mut answers = Vec::new();
+    for service in services {
+        let client = Rc::new(Client::new(service.port));
+        // History before the polled round (remembered runs and events make the record bigger).
+        let history: usize = env_or("SCALE_POLL_ROUNDS", 0);
+        if history > 0 {
+            provider_rounds_at(client.clone(), key, 0xffff, history, true).await;
+        }
+        for priority in (1..=4).rev() {
+            client.acquire(key, &sha(priority), priority).await;
+        }
+        let answer = client
+            .post(&format!("/{key}/acquire"), acquire_body(&sha(4), 4))
+            .await;
+        assert_eq!(answer["request"]["status"], "acquired", "{answer}");
+        answers.push(answer);
     }
-    let answer = client
-        .post(&format!("/{key}/acquire"), acquire_body(&sha(4), 4))
-        .await;
-    assert_eq!(answer["request"]["status"], "acquired", "{answer}");
+    let answer = answers.swap_remove(0);
     let body = serde_json::to_string(&acquire_body(&sha(4), 4)).expect("body");
     let doc_path = tmp.join("bare-doc.json");
     std::fs::write(&doc_path, serde_json::to_vec(&answer).expect("doc")).expect("write doc");
@@ -511,15 +522,24 @@ async fn poll(service: &Proc, tmp: &Path) -> Poll {
         .await;
 
     let a = format!("http://127.0.0.1:{}/{key}/acquire", bare.port);
-    let b = format!("http://127.0.0.1:{}/{key}/acquire", service.port);
-    // Warm up both (connections, caches).
+    let b: Vec<String> = services
+        .iter()
+        .map(|s| format!("http://127.0.0.1:{}/{key}/acquire", s.port))
+        .collect();
+    // Warm up every one (connections, caches).
     wrk(&a, &body, 1);
-    wrk(&b, &body, 1);
+    for url in &b {
+        wrk(url, &body, 1);
+    }
     let mut legs = Vec::new();
-    for _ in 0..3 {
+    for round in 0..3 {
         let bare_leg = leg(bare.pid(), &a, &body, secs);
-        let service_leg = leg(service.pid(), &b, &body, secs);
-        legs.push((bare_leg, service_leg));
+        let mut service_legs = vec![None; services.len()];
+        for k in 0..services.len() {
+            let i = (k + round) % services.len();
+            service_legs[i] = Some(leg(services[i].pid(), &b[i], &body, secs));
+        }
+        legs.push((bare_leg, service_legs.into_iter().flatten().collect()));
     }
     drop(bare);
     Poll {
@@ -572,12 +592,24 @@ fn bench(tmp: &Path) {
         } else {
             start_service(&bin, &data, &config, tmp).await.0
         };
+        // `SCALE_BASELINE_BIN`: another build polled in the same rounds, started empty.
+        let baseline = match std::env::var_os("SCALE_BASELINE_BIN") {
+            Some(b) if parts.contains("poll") => {
+                let data = tmp.join("baseline-data");
+                Some(start_service(Path::new(&b), &data, &config, tmp).await.0)
+            }
+            _ => None,
+        };
         let poll_figures = if parts.contains("poll") {
-            Some(poll(&service, tmp).await)
+            let services: Vec<&Proc> = std::iter::once(&service).chain(&baseline).collect();
+            Some(poll(&services, tmp).await)
         } else {
             None
         };
         service.terminate().await;
+        if let Some(baseline) = baseline {
+            baseline.terminate().await;
+        }
 
         println!();
         if let Some(m) = memory_figures {
@@ -638,53 +670,75 @@ fn bench(tmp: &Path) {
             );
         }
         if let Some(p) = poll_figures {
-            println!();
-            println!(
-                "acquire poll vs bare actix-web handler (wrk -t1 -c64, {} B answers)",
-                p.body_bytes
-            );
-            println!(
-                "{:>4} {:>11} {:>10} {:>10} {:>11} {:>10} {:>10} {:>7}",
-                "leg",
-                "bare req/s",
-                "bare p99",
-                "bare CPU/r",
-                "poll req/s",
-                "poll p99",
-                "poll CPU/r",
-                "ratio"
-            );
-            let ms = |d: Duration| format!("{:.2} ms", d.as_secs_f64() * 1e3);
-            let us = |d: Duration| format!("{:.1} us", d.as_secs_f64() * 1e6);
-            let mut ratios = Vec::new();
-            let mut cpu_ratios = Vec::new();
-            for (i, (a, b)) in p.legs.iter().enumerate() {
-                let ratio = b.rps / a.rps;
-                ratios.push(ratio);
-                cpu_ratios
-                    .push(b.cpu_per_request.as_secs_f64() / a.cpu_per_request.as_secs_f64());
+            let mut medians = Vec::new();
+            for (j, name) in ["service", "baseline"].iter().enumerate() {
+                let legs: Vec<(Leg, Leg)> = p
+                    .legs
+                    .iter()
+                    .filter_map(|(a, b)| b.get(j).map(|b| (*a, *b)))
+                    .collect();
+                if !legs.is_empty() {
+                    println!();
+                    println!("{name}:");
+                    medians.push(print_poll(&legs, p.body_bytes));
+                }
+            }
+            if let [service, baseline] = medians[..] {
                 println!(
-                    "{:>4} {:>11.0} {:>10} {:>10} {:>11.0} {:>10} {:>10} {ratio:>7.2}",
-                    i + 1,
-                    a.rps,
-                    ms(a.p99),
-                    us(a.cpu_per_request),
-                    b.rps,
-                    ms(b.p99),
-                    us(b.cpu_per_request),
+                    "median ratio, service / baseline: {service:.2} / {baseline:.2} (difference {:+.2})",
+                    service - baseline
                 );
             }
-            ratios.sort_by(|x, y| x.total_cmp(y));
-            cpu_ratios.sort_by(|x, y| x.total_cmp(y));
-            println!(
-                "median ratio (poll / bare req/s): {:.2}; server CPU per request, poll / bare: {:.2}",
-                ratios[ratios.len() / 2],
-                cpu_ratios[cpu_ratios.len() / 2]
-            );
         }
         println!("durable changes/s at 1/16/256 providers: see `cargo bench --bench lease`");
         println!("load average at end {}", load_average());
     });
+}
+
+/// The table of one service's poll legs against the bare handler's; the median ratio.
+fn print_poll(legs: &[(Leg, Leg)], body_bytes: usize) -> f64 {
+    println!(
+        "acquire poll vs bare actix-web handler (wrk -t1 -c64, {} B answers)",
+        body_bytes
+    );
+    println!(
+        "{:>4} {:>11} {:>10} {:>10} {:>11} {:>10} {:>10} {:>7}",
+        "leg",
+        "bare req/s",
+        "bare p99",
+        "bare CPU/r",
+        "poll req/s",
+        "poll p99",
+        "poll CPU/r",
+        "ratio"
+    );
+    let ms = |d: Duration| format!("{:.2} ms", d.as_secs_f64() * 1e3);
+    let us = |d: Duration| format!("{:.1} us", d.as_secs_f64() * 1e6);
+    let mut ratios = Vec::new();
+    let mut cpu_ratios = Vec::new();
+    for (i, (a, b)) in legs.iter().enumerate() {
+        let ratio = b.rps / a.rps;
+        ratios.push(ratio);
+        cpu_ratios.push(b.cpu_per_request.as_secs_f64() / a.cpu_per_request.as_secs_f64());
+        println!(
+            "{:>4} {:>11.0} {:>10} {:>10} {:>11.0} {:>10} {:>10} {ratio:>7.2}",
+            i + 1,
+            a.rps,
+            ms(a.p99),
+            us(a.cpu_per_request),
+            b.rps,
+            ms(b.p99),
+            us(b.cpu_per_request),
+        );
+    }
+    ratios.sort_by(|x, y| x.total_cmp(y));
+    cpu_ratios.sort_by(|x, y| x.total_cmp(y));
+    println!(
+        "median ratio (poll / bare req/s): {:.2}; server CPU per request, poll / bare: {:.2}",
+        ratios[ratios.len() / 2],
+        cpu_ratios[cpu_ratios.len() / 2]
+    );
+    ratios[ratios.len() / 2]
 }
 
 fn main() {

@@ -1,5 +1,6 @@
 //! The OpenAPI 3.1 description of the HTTP API, generated from the handlers'
-//! `#[utoipa::path]` attributes and the schemas in [`crate::routes::schema`].
+//! `#[utoipa::path]` attributes, the wire types in [`crate::routes::dto`] and the
+//! descriptions in [`crate::routes::schema`].
 //!
 //! Served at `GET /openapi.json` (without credentials: it describes the API, not its
 //! state) and checked in as `openapi.json` at the repository root; `tests/openapi.rs`
@@ -228,9 +229,9 @@ fn metrics() {}
     params(schema::FragmentQuery),
     responses(
         (status = 200, description = "HTML page", content_type = "text/html", body = String),
-        (status = 401, description = "Credentials are required and missing or wrong", body = schema::ErrorBody),
         (status = 403, description = "A repository's OIDC token may not see every queue", body = schema::ErrorBody),
-        (status = 503, description = "Storage is unusable now; retry later", body = schema::ErrorBody),
+        schema::Unauthorized,
+        schema::Unavailable,
     )
 )]
 #[allow(dead_code)]
@@ -245,11 +246,11 @@ fn ui_index() {}
     responses(
         (status = 200, description = "HTML page", content_type = "text/html", body = String),
         (status = 400, description = "A path value fails validation", body = schema::ErrorBody),
-        (status = 401, description = "Credentials are required and missing or wrong", body = schema::ErrorBody),
         (status = 403, description = "A repository's OIDC token may not use this provider", body = schema::ErrorBody),
         (status = 404, description = "Unknown provider", body = schema::ErrorBody),
-        (status = 429, description = "Too many providers: a new one is not registered", body = schema::ErrorBody),
-        (status = 503, description = "Storage is unusable now; retry later", body = schema::ErrorBody),
+        schema::Unauthorized,
+        schema::TooManyProviders,
+        schema::Unavailable,
     )
 )]
 #[allow(dead_code)]
@@ -262,8 +263,7 @@ fn ui_queue() {}
     tag = "ui",
     responses(
         (status = 200, description = "CSS", content_type = "text/css", body = String),
-        (status = 401, description = "Credentials are required and missing or wrong", body = schema::ErrorBody),
-        (status = 403, description = "A repository's OIDC token may not fetch it", body = schema::ErrorBody),
+        schema::AssetErrors,
     )
 )]
 #[allow(dead_code)]
@@ -276,8 +276,7 @@ fn ui_css() {}
     tag = "ui",
     responses(
         (status = 200, description = "JavaScript", content_type = "text/javascript", body = String),
-        (status = 401, description = "Credentials are required and missing or wrong", body = schema::ErrorBody),
-        (status = 403, description = "A repository's OIDC token may not fetch it", body = schema::ErrorBody),
+        schema::AssetErrors,
     )
 )]
 #[allow(dead_code)]
@@ -290,8 +289,7 @@ fn ui_js() {}
     tag = "ui",
     responses(
         (status = 200, description = "SVG", content_type = "image/svg+xml", body = String),
-        (status = 401, description = "Credentials are required and missing or wrong", body = schema::ErrorBody),
-        (status = 403, description = "A repository's OIDC token may not fetch it", body = schema::ErrorBody),
+        schema::AssetErrors,
     )
 )]
 #[allow(dead_code)]

@@ -16,18 +16,13 @@ use crate::service::{hold, LeaseService};
     path = "/{owner}/{repo}/{base_ref}/acquire",
     tag = "lease",
     params(schema::ProviderPath, schema::WaitQuery),
-    request_body(content = schema::AcquireRequest, content_type = "application/json"),
+    request_body(content = AcquireBody, content_type = "application/json"),
     responses(
-        (status = 200, description = "The request context: `acquired`, or `pending` with `waiting`", body = schema::RequestContext),
+        (status = 200, description = "The request context: `acquired`, or `pending` with `waiting`", body = super::dto::RequestContext),
         (status = 400, description = "A value fails validation (`error_context.field` names it), or `wait` is not a duration", body = schema::ErrorBody),
-        (status = 401, description = "Credentials are required and missing or wrong", body = schema::ErrorBody),
-        (status = 403, description = "A repository's OIDC token may not use this provider or route", body = schema::ErrorBody),
-        (status = 404, description = "Unknown provider (not configured, auto-registration off)", body = schema::ErrorBody),
         (status = 409, description = "The run may not acquire now (`error_context.holder` names the holder and since when)", body = schema::ErrorBody),
-        (status = 413, description = "The body is larger than 64 KiB", body = schema::ErrorBody),
-        (status = 422, description = "The body is not JSON of the right shape", body = schema::ErrorBody),
-        (status = 429, description = "Too many providers: a new one is not registered", body = schema::ErrorBody),
-        (status = 503, description = "Storage is unusable now; retry later", body = schema::ErrorBody),
+        schema::BodyErrors,
+        schema::ProviderErrors,
     )
 )]
 pub async fn acquire(
@@ -52,18 +47,13 @@ pub async fn acquire(
     path = "/{owner}/{repo}/{base_ref}/release",
     tag = "lease",
     params(schema::ProviderPath),
-    request_body(content = schema::ReleaseRequest, content_type = "application/json"),
+    request_body(content = ReleaseBody, content_type = "application/json"),
     responses(
-        (status = 200, description = "The request context after the release; for a run told `completed` (or of a round whose holder succeeded), `completed` again whatever status it sends, and nothing changes", body = schema::RequestContext),
+        (status = 200, description = "The request context after the release; for a run told `completed` (or of a round whose holder succeeded), `completed` again whatever status it sends, and nothing changes", body = super::dto::RequestContext),
         (status = 400, description = "A value fails validation, or the caller is not the holder (and was not told `completed`)", body = schema::ErrorBody),
-        (status = 401, description = "Credentials are required and missing or wrong", body = schema::ErrorBody),
-        (status = 403, description = "A repository's OIDC token may not use this provider or route", body = schema::ErrorBody),
-        (status = 404, description = "Unknown provider (not configured, auto-registration off)", body = schema::ErrorBody),
         (status = 409, description = "No live lease (`error_context.holder`), or a stale fencing token (`error_context.current_fencing_token`)", body = schema::ErrorBody),
-        (status = 413, description = "The body is larger than 64 KiB", body = schema::ErrorBody),
-        (status = 422, description = "The body is not JSON of the right shape", body = schema::ErrorBody),
-        (status = 429, description = "Too many providers: a new one is not registered", body = schema::ErrorBody),
-        (status = 503, description = "Storage is unusable now; retry later", body = schema::ErrorBody),
+        schema::BodyErrors,
+        schema::ProviderErrors,
     )
 )]
 pub async fn release(

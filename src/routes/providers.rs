@@ -18,13 +18,9 @@ use crate::service::LeaseService;
     tag = "providers",
     params(schema::ProviderPath),
     responses(
-        (status = 200, description = "The provider view", body = schema::ProviderView),
+        (status = 200, description = "The provider view", body = super::dto::ProviderView),
         (status = 400, description = "A value fails validation (`error_context.field` names it)", body = schema::ErrorBody),
-        (status = 401, description = "Credentials are required and missing or wrong", body = schema::ErrorBody),
-        (status = 403, description = "A repository's OIDC token may not use this provider or route", body = schema::ErrorBody),
-        (status = 404, description = "Unknown provider (not configured, auto-registration off)", body = schema::ErrorBody),
-        (status = 429, description = "Too many providers: a new one is not registered", body = schema::ErrorBody),
-        (status = 503, description = "Storage is unusable now; retry later", body = schema::ErrorBody),
+        schema::ProviderErrors,
     )
 )]
 pub async fn details(
@@ -42,13 +38,9 @@ pub async fn details(
     tag = "admin",
     params(schema::ProviderPath),
     responses(
-        (status = 200, description = "The provider view after clearing", body = schema::ProviderView),
+        (status = 200, description = "The provider view after clearing", body = super::dto::ProviderView),
         (status = 400, description = "A value fails validation (`error_context.field` names it)", body = schema::ErrorBody),
-        (status = 401, description = "Credentials are required and missing or wrong", body = schema::ErrorBody),
-        (status = 403, description = "A repository's OIDC token may not use this provider or route", body = schema::ErrorBody),
-        (status = 404, description = "Unknown provider (not configured, auto-registration off)", body = schema::ErrorBody),
-        (status = 429, description = "Too many providers: a new one is not registered", body = schema::ErrorBody),
-        (status = 503, description = "Storage is unusable now; retry later", body = schema::ErrorBody),
+        schema::ProviderErrors,
     )
 )]
 pub async fn clear(
@@ -68,8 +60,8 @@ pub async fn clear(
     tag = "providers",
     responses(
         (status = 200, description = "Every provider the caller may see, by `owner:repo:base_ref`", body = schema::ProviderList),
-        (status = 401, description = "Credentials are required and missing or wrong", body = schema::ErrorBody),
-        (status = 503, description = "Storage is unusable now; retry later", body = schema::ErrorBody),
+        schema::Unauthorized,
+        schema::Unavailable,
     )
 )]
 pub async fn list(
@@ -98,11 +90,7 @@ pub async fn list(
     responses(
         (status = 200, description = "Recent events, newest first", body = schema::EventList),
         (status = 400, description = "A path value or `limit` fails validation", body = schema::ErrorBody),
-        (status = 401, description = "Credentials are required and missing or wrong", body = schema::ErrorBody),
-        (status = 403, description = "A repository's OIDC token may not use this provider or route", body = schema::ErrorBody),
-        (status = 404, description = "Unknown provider (not configured, auto-registration off)", body = schema::ErrorBody),
-        (status = 429, description = "Too many providers: a new one is not registered", body = schema::ErrorBody),
-        (status = 503, description = "Storage is unusable now; retry later", body = schema::ErrorBody),
+        schema::ProviderErrors,
     )
 )]
 pub async fn events(
@@ -122,18 +110,13 @@ pub async fn events(
     path = "/{owner}/{repo}/{base_ref}/revoke",
     tag = "admin",
     params(schema::ProviderPath),
-    request_body(content = Option<schema::RevokeRequest>, content_type = "application/json"),
+    request_body(content = Option<RevokeBody>, content_type = "application/json"),
     responses(
-        (status = 200, description = "The provider view after the holder lost the lease", body = schema::ProviderView),
+        (status = 200, description = "The provider view after the holder lost the lease", body = super::dto::ProviderView),
         (status = 400, description = "A value fails validation (`error_context.field` names it)", body = schema::ErrorBody),
-        (status = 401, description = "Credentials are required and missing or wrong", body = schema::ErrorBody),
-        (status = 403, description = "A repository's OIDC token may not use this provider or route", body = schema::ErrorBody),
-        (status = 404, description = "Unknown provider (not configured, auto-registration off)", body = schema::ErrorBody),
         (status = 409, description = "Nobody holds a live lease (`error_context.holder`)", body = schema::ErrorBody),
-        (status = 413, description = "The body is larger than 64 KiB", body = schema::ErrorBody),
-        (status = 422, description = "The body is not JSON of the right shape", body = schema::ErrorBody),
-        (status = 429, description = "Too many providers: a new one is not registered", body = schema::ErrorBody),
-        (status = 503, description = "Storage is unusable now; retry later", body = schema::ErrorBody),
+        schema::BodyErrors,
+        schema::ProviderErrors,
     )
 )]
 pub async fn revoke(
@@ -170,13 +153,9 @@ pub async fn revoke(
     tag = "admin",
     params(schema::ProviderPath),
     responses(
-        (status = 200, description = "The provider view, paused", body = schema::ProviderView),
+        (status = 200, description = "The provider view, paused", body = super::dto::ProviderView),
         (status = 400, description = "A value fails validation (`error_context.field` names it)", body = schema::ErrorBody),
-        (status = 401, description = "Credentials are required and missing or wrong", body = schema::ErrorBody),
-        (status = 403, description = "A repository's OIDC token may not use this provider or route", body = schema::ErrorBody),
-        (status = 404, description = "Unknown provider (not configured, auto-registration off)", body = schema::ErrorBody),
-        (status = 429, description = "Too many providers: a new one is not registered", body = schema::ErrorBody),
-        (status = 503, description = "Storage is unusable now; retry later", body = schema::ErrorBody),
+        schema::ProviderErrors,
     )
 )]
 pub async fn pause(
@@ -195,13 +174,9 @@ pub async fn pause(
     tag = "admin",
     params(schema::ProviderPath),
     responses(
-        (status = 200, description = "The provider view, resumed", body = schema::ProviderView),
+        (status = 200, description = "The provider view, resumed", body = super::dto::ProviderView),
         (status = 400, description = "A value fails validation (`error_context.field` names it)", body = schema::ErrorBody),
-        (status = 401, description = "Credentials are required and missing or wrong", body = schema::ErrorBody),
-        (status = 403, description = "A repository's OIDC token may not use this provider or route", body = schema::ErrorBody),
-        (status = 404, description = "Unknown provider (not configured, auto-registration off)", body = schema::ErrorBody),
-        (status = 429, description = "Too many providers: a new one is not registered", body = schema::ErrorBody),
-        (status = 503, description = "Storage is unusable now; retry later", body = schema::ErrorBody),
+        schema::ProviderErrors,
     )
 )]
 pub async fn resume(

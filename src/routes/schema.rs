@@ -1,16 +1,18 @@
-//! Schemas of the wire shapes for the OpenAPI description (`crate::openapi`).
-//!
-//! Many answers are built as `serde_json::Value` in `dto.rs`; these types describe them
-//! for the document only and are never constructed. Request bodies keep the rules the
-//! handlers apply (`HeadSha::parse`, `Priority::parse`, …) as JSON Schema constraints, so
-//! a generated client and a fuzzer see the same limits the server enforces.
-//! schemathesis checks in CI (`.ci/schemathesis.sh`) that the server keeps to them.
+//! Descriptions for the OpenAPI document (`crate::openapi`) of what has no wire type of its
+//! own: the path and query parameters, the error body, the bodies the handlers build in
+//! place (the provider list, the event list, health), and the error responses the routes
+//! share. The request bodies and the views are described by their real types in
+//! [`super::dto`].
 
 use std::collections::BTreeMap;
 
 use serde_json::Value;
+use utoipa::openapi::response::ResponseBuilder;
 use utoipa::openapi::schema::{ObjectBuilder, Type};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::openapi::{ContentBuilder, Ref, RefOr, Response};
+use utoipa::{IntoParams, IntoResponses, ToSchema};
+
+use super::dto::{EventView, ProviderView};
 
 /// `?wait=` and `?limit=`: any whole number ≥ 0; the server cuts it to its own maximum, so
 /// there is no upper bound (and no `int64` format, which would imply one).
@@ -103,261 +105,9 @@ pub struct FragmentQuery {
     pub fragment: Option<String>,
 }
 
-/// Body of `POST …/acquire`. Unknown fields are ignored; the body is read as JSON whatever
-/// its `Content-Type` says.
-#[derive(ToSchema)]
-#[schema(example = json!({"head_sha": "3f2a9c", "head_ref": "gh-readonly-queue/main/pr-42-3f2a9c", "priority": 3}))]
-pub struct AcquireRequest {
-    /// The merge group's head commit: 1–255 characters, no control characters.
-    #[schema(
-        min_length = 1,
-        max_length = 255,
-        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$"
-    )]
-    pub head_sha: String,
-    /// The merge group's branch, `gh-readonly-queue/<base>/pr-<n>-<sha>`: at most 255
-    /// characters, no control characters; `""` or absent means none.
-    #[schema(max_length = 255, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$")]
-    pub head_ref: Option<String>,
-    /// How many pull requests the run carries; the highest wins. Integer ≥ 1.
-    #[schema(minimum = 1, maximum = 9223372036854775807_i64)]
-    pub priority: i64,
-}
-
-/// Body of `POST …/release`.
-#[derive(ToSchema)]
-#[schema(example = json!({"head_sha": "3f2a9c", "status": "success", "fencing_token": 7}))]
-pub struct ReleaseRequest {
-    /// The holder's head commit: 1–255 characters, no control characters.
-    #[schema(
-        min_length = 1,
-        max_length = 255,
-        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$"
-    )]
-    pub head_sha: String,
-    /// `success`, `failure` or `cancelled` (a cancelled job counts as a failure); ASCII
-    /// case and surrounding spaces are ignored.
-    #[schema(
-        pattern = "^\\s*([Ss][Uu][Cc][Cc][Ee][Ss][Ss]|[Ff][Aa][Ii][Ll][Uu][Rr][Ee]|[Cc][Aa][Nn][Cc][Ee][Ll][Ll]?[Ee][Dd])\\s*$",
-        example = "success"
-    )]
-    pub status: String,
-    /// Checked like acquire's (integer ≥ 1) when present; otherwise unused.
-    #[schema(minimum = 1, maximum = 9223372036854775807_i64)]
-    pub priority: Option<i64>,
-    /// The token of the `acquired` answer; a stale one is refused with 409.
-    #[schema(minimum = 0)]
-    pub fencing_token: Option<u64>,
-}
-
-/// Body of `POST …/revoke` (optional; an empty body is the same as `{}`).
-#[derive(ToSchema)]
-#[schema(example = json!({"reason": "the runner is stuck"}))]
-pub struct RevokeRequest {
-    /// Why, for the history: at most 255 characters once trimmed.
-    pub reason: Option<String>,
-}
-
-/// Where a request stands.
-#[derive(ToSchema)]
-#[schema(rename_all = "lowercase")]
-pub enum RequestStatus {
-    Pending,
-    Acquired,
-    Success,
-    Failure,
-    Completed,
-}
-
-/// One request as the service knows it.
-#[derive(ToSchema)]
-pub struct RequestView {
-    pub head_sha: String,
-    /// Absent when the run sent none.
-    pub head_ref: Option<String>,
-    pub priority: i64,
-    pub status: RequestStatus,
-    /// Only while the request holds the lease.
-    #[schema(minimum = 0)]
-    pub fencing_token: Option<u64>,
-    /// When the run registered.
-    #[schema(format = DateTime)]
-    pub first_seen_at: String,
-    /// The run's last acquire call (or held long-poll).
-    #[schema(format = DateTime)]
-    pub last_seen_at: String,
-    /// Holder of a live lease only: when it was granted.
-    #[schema(format = DateTime)]
-    pub acquired_at: Option<String>,
-    /// Holder of a live lease only: when it loses the lease if silent; `null` when no
-    /// timeout applies to it (`lease_timeout` off, or silent since its grant and
-    /// `silent_holder_timeout` off).
-    #[schema(format = DateTime)]
-    pub lease_expires_at: Option<String>,
-}
-
-/// A pull request of the merge group.
-#[derive(ToSchema)]
-pub struct PullRequest {
-    #[schema(minimum = 0)]
-    pub number: u64,
-}
-
-/// The run at the centre of the round (the holder), in whatever status it is.
-#[derive(ToSchema)]
-pub struct Holder {
-    pub head_sha: String,
-    pub priority: i64,
-    pub status: RequestStatus,
-    /// When it was granted the lease.
-    #[schema(format = DateTime)]
-    pub since: String,
-    /// It has not called acquire since its grant: a client that may not learn that its
-    /// lease ran out, so it keeps the lease until it releases or an admin revokes it,
-    /// unless `silent_holder_timeout` is set.
-    pub silent_since_grant: bool,
-}
-
-/// Why a run waits.
-#[derive(ToSchema)]
-#[schema(rename_all = "snake_case")]
-pub enum WaitingReason {
-    Paused,
-    LeaseHeld,
-    Stabilising,
-    HigherPriority,
-    Confirming,
-}
-
-/// Why a `pending` run waits (docs/rules.md §8): `reason` and the details that reason has.
-#[derive(ToSchema)]
-#[schema(example = json!({"reason": "stabilising", "known": 2, "expected": 4, "window_ends_at": "2026-01-01T10:05:00Z"}))]
-pub struct Waiting {
-    pub reason: WaitingReason,
-    /// `stabilising`: runs known so far.
-    #[schema(minimum = 0)]
-    pub known: Option<u64>,
-    /// `stabilising`: `expected_build_count`.
-    #[schema(minimum = 0)]
-    pub expected: Option<u64>,
-    /// `stabilising`: when the stabilisation window ends.
-    #[schema(format = DateTime)]
-    pub window_ends_at: Option<String>,
-    /// `lease_held`: who holds the lease, since when.
-    pub holder: Option<Holder>,
-    /// `higher_priority`: the highest priority known.
-    pub highest_priority: Option<i64>,
-    /// `confirming`: further acquire calls before the grant (≥ 1).
-    #[schema(minimum = 0)]
-    pub confirmations_left: Option<u64>,
-}
-
-/// The answer to acquire and release. `fencing_token` and the times are repeated beside
-/// `request` for clients that read either level.
-#[derive(ToSchema)]
-#[schema(example = json!({"request": {"head_sha": "abc", "head_ref": "gh-readonly-queue/main/pr-3-abc", "priority": 3, "status": "acquired", "fencing_token": 7, "first_seen_at": "2026-01-01T10:00:00Z", "last_seen_at": "2026-01-01T10:05:00Z", "acquired_at": "2026-01-01T10:05:00Z", "lease_expires_at": "2026-01-01T10:15:00Z"}, "stacked_pull_requests": [{"number": 1}, {"number": 2}, {"number": 3}], "fencing_token": 7, "first_seen_at": "2026-01-01T10:00:00Z", "last_seen_at": "2026-01-01T10:05:00Z", "acquired_at": "2026-01-01T10:05:00Z", "lease_expires_at": "2026-01-01T10:15:00Z"}))]
-pub struct RequestContext {
-    pub request: RequestView,
-    /// Only when `acquired`: the PR numbers of the known requests with priority ≤ the
-    /// holder's, ascending by priority.
-    pub stacked_pull_requests: Option<Vec<PullRequest>>,
-    /// Only when `acquired`: strictly increasing per provider, across restarts.
-    #[schema(minimum = 0)]
-    pub fencing_token: Option<u64>,
-    /// Only when `pending`: why the run waits.
-    pub waiting: Option<Waiting>,
-    #[schema(format = DateTime)]
-    pub first_seen_at: String,
-    #[schema(format = DateTime)]
-    pub last_seen_at: String,
-    #[schema(format = DateTime)]
-    pub acquired_at: Option<String>,
-    #[schema(format = DateTime)]
-    pub lease_expires_at: Option<String>,
-}
-
-/// The provider's settings; durations in whole seconds.
-#[derive(ToSchema)]
-pub struct ProviderConfig {
-    #[schema(minimum = 0)]
-    pub stabilize_duration: u64,
-    #[schema(minimum = 0)]
-    pub ttl: u64,
-    #[schema(minimum = 0)]
-    pub expected_request_count: u64,
-    #[schema(minimum = 0)]
-    pub delay_assignment_count: u64,
-    /// For a holder that called acquire after its grant; 0 = off.
-    #[schema(minimum = 0)]
-    pub lease_timeout: u64,
-    /// For a holder silent since its grant; 0 = off (it keeps the lease).
-    #[schema(minimum = 0)]
-    pub silent_holder_timeout: u64,
-}
-
-/// One merge queue: the holder, the known requests, the settings. More fields may be
-/// added; none is renamed or removed.
-#[derive(ToSchema)]
-pub struct ProviderView {
-    #[schema(format = DateTime)]
-    pub last_updated_at: String,
-    /// An admin paused grants (`POST …/pause`).
-    pub paused: bool,
-    /// The holder's request context, `null` when nobody holds the lease.
-    #[schema(required = true)]
-    pub acquired: Option<RequestContext>,
-    /// Every known request, ascending by priority.
-    pub known: Vec<RequestContext>,
-    /// Long-poll callers held open right now.
-    #[schema(minimum = 0)]
-    pub waiting: u64,
-    /// The last fencing token handed out (0 before the first grant).
-    #[schema(minimum = 0)]
-    pub last_fencing_token: u64,
-    pub config: ProviderConfig,
-}
-
 /// `GET /`: every provider the caller may see, by `owner:repo:base_ref`.
 #[derive(ToSchema)]
-pub struct ProviderList(pub BTreeMap<String, ProviderView>);
-
-/// What happened to a provider.
-#[derive(ToSchema)]
-#[schema(rename_all = "snake_case")]
-pub enum EventKind {
-    Registered,
-    Granted,
-    ReleasedSuccess,
-    ReleasedFailure,
-    Completed,
-    Evicted,
-    LeaseExpired,
-    Revoked,
-    Cleared,
-    LeaseRevoked,
-    Paused,
-    Resumed,
-}
-
-/// One history event; the fields beyond `at` and `kind` are present when they apply.
-#[derive(ToSchema)]
-pub struct Event {
-    #[schema(format = DateTime)]
-    pub at: String,
-    pub kind: EventKind,
-    pub head_sha: Option<String>,
-    pub priority: Option<i64>,
-    #[schema(minimum = 0)]
-    pub fencing_token: Option<u64>,
-    /// `granted`: how long the run waited.
-    #[schema(minimum = 0)]
-    pub waited_ms: Option<u64>,
-    #[schema(minimum = 0)]
-    pub batch_size: Option<u64>,
-    pub reason: Option<String>,
-    /// Admin actions: who (`user <name>`, `bearer token`, `anonymous`).
-    pub by: Option<String>,
-}
+pub struct ProviderList(pub BTreeMap<String, ProviderView<'static>>);
 
 /// `GET …/events`.
 #[derive(ToSchema)]
@@ -365,7 +115,7 @@ pub struct EventList {
     /// `owner:repo:base_ref`.
     pub provider: String,
     /// Newest first.
-    pub events: Vec<Event>,
+    pub events: Vec<EventView<'static>>,
 }
 
 /// Liveness and readiness: `ok`, `ready`, or `not ready` with the reason in `error`.
@@ -374,3 +124,80 @@ pub struct HealthStatus {
     pub status: String,
     pub error: Option<String>,
 }
+
+/// An error answer the routes share: its status and what it means. The body is always
+/// [`ErrorBody`].
+struct ErrorRow(u16, &'static str);
+
+const UNAUTHORIZED: ErrorRow = ErrorRow(401, "Credentials are required and missing or wrong");
+const FORBIDDEN: ErrorRow = ErrorRow(
+    403,
+    "A repository's OIDC token may not use this provider or route",
+);
+const FORBIDDEN_ASSET: ErrorRow = ErrorRow(403, "A repository's OIDC token may not fetch it");
+const UNKNOWN_PROVIDER: ErrorRow = ErrorRow(
+    404,
+    "Unknown provider (not configured, auto-registration off)",
+);
+const TOO_LARGE: ErrorRow = ErrorRow(413, "The body is larger than 64 KiB");
+const NOT_THE_SHAPE: ErrorRow = ErrorRow(422, "The body is not JSON of the right shape");
+const TOO_MANY_PROVIDERS: ErrorRow =
+    ErrorRow(429, "Too many providers: a new one is not registered");
+const UNAVAILABLE: ErrorRow = ErrorRow(503, "Storage is unusable now; retry later");
+
+/// `rows` as a `responses(...)` map.
+fn error_responses(rows: &[ErrorRow]) -> BTreeMap<String, RefOr<Response>> {
+    rows.iter()
+        .map(|ErrorRow(status, description)| {
+            let response = ResponseBuilder::new()
+                .description(*description)
+                .content(
+                    "application/json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("ErrorBody")))
+                        .build(),
+                )
+                .build();
+            (status.to_string(), RefOr::T(response))
+        })
+        .collect()
+}
+
+/// A set of shared error rows, for a route's `responses(...)`.
+macro_rules! error_set {
+    ($(#[$doc:meta])* $name:ident: $($row:ident),+) => {
+        $(#[$doc])*
+        pub struct $name;
+
+        impl IntoResponses for $name {
+            fn responses() -> BTreeMap<String, RefOr<Response>> {
+                error_responses(&[$($row),+])
+            }
+        }
+    };
+}
+
+error_set!(
+    /// Every route on a provider (`/{owner}/{repo}/{base_ref}…`): 401, 403, 404, 429, 503.
+    ProviderErrors: UNAUTHORIZED, FORBIDDEN, UNKNOWN_PROVIDER, TOO_MANY_PROVIDERS, UNAVAILABLE
+);
+error_set!(
+    /// Every route that reads a body: 413, 422.
+    BodyErrors: TOO_LARGE, NOT_THE_SHAPE
+);
+error_set!(
+    /// 401: credentials are required and missing or wrong.
+    Unauthorized: UNAUTHORIZED
+);
+error_set!(
+    /// 429: a new provider is not registered.
+    TooManyProviders: TOO_MANY_PROVIDERS
+);
+error_set!(
+    /// 503: storage is unusable now.
+    Unavailable: UNAVAILABLE
+);
+error_set!(
+    /// The status page's static files: 401, 403.
+    AssetErrors: UNAUTHORIZED, FORBIDDEN_ASSET
+);
