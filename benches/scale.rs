@@ -21,7 +21,8 @@
 //! default 1), `SCALE_LEG_SECS` (default 5), `SCALE_IDLE_SECS` (default 10),
 //! `SCALE_POLL_ROUNDS` (finished rounds of the polled provider before the poll, default 0),
 //! `SCALE_PARTS` (`memory,poll`, default both; idle CPU belongs to memory),
-//! `SCALE_RUST_LOG` (the server's `RUST_LOG`, default `info` as in production), `SCALE_BIN`
+//! `SCALE_POLL_LEGS` (rounds of poll legs, default 3), `SCALE_RUST_LOG` (the server's
+//! `RUST_LOG`, default `info` as in production), `SCALE_BIN`
 //! (another build of the service), `SCALE_BASELINE_BIN` (a second build whose poll legs
 //! alternate with the service's against the same bare handler, e.g. the parent commit's;
 //! it starts empty, so pair it with `SCALE_PARTS=poll SCALE_PROVIDERS=0`), `SCALE_DATA` (a
@@ -532,7 +533,7 @@ async fn poll(services: &[&Proc], tmp: &Path) -> Poll {
         wrk(url, &body, 1);
     }
     let mut legs = Vec::new();
-    for round in 0..3 {
+    for round in 0..env_or("SCALE_POLL_LEGS", 3) {
         let bare_leg = leg(bare.pid(), &a, &body, secs);
         let mut service_legs = vec![None; services.len()];
         for k in 0..services.len() {
@@ -688,6 +689,27 @@ fn bench(tmp: &Path) {
                     "median ratio, service / baseline: {service:.2} / {baseline:.2} (difference {:+.2})",
                     service - baseline
                 );
+                // Paired within each round (the two builds polled back to back), so a
+                // round where the machine was busier counts against both.
+                let mut throughput: Vec<f64> = p
+                    .legs
+                    .iter()
+                    .filter_map(|(_, b)| Some(b.first()?.rps / b.get(1)?.rps))
+                    .collect();
+                let mut cpu: Vec<f64> = p
+                    .legs
+                    .iter()
+                    .filter_map(|(_, b)| {
+                        let (s, base) = (b.first()?, b.get(1)?);
+                        Some(s.cpu_per_request.as_secs_f64() / base.cpu_per_request.as_secs_f64())
+                    })
+                    .collect();
+                println!(
+                    "per round, service / baseline: req/s median {:.3}, server CPU per request median {:.3} ({} rounds)",
+                    median(&mut throughput),
+                    median(&mut cpu),
+                    throughput.len()
+                );
             }
         }
         println!("durable changes/s at 1/16/256 providers: see `cargo bench --bench lease`");
@@ -753,4 +775,14 @@ fn main() {
     let started = Instant::now();
     bench(tmp.path());
     println!("(bench took {:.0} s)", started.elapsed().as_secs_f64());
+}
+
+/// The median of `values` (sorted in place); 0 when there are none.
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    match values.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => values[n / 2],
+        n => (values[n / 2 - 1] + values[n / 2]) / 2.0,
+    }
 }

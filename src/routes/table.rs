@@ -163,45 +163,105 @@ impl Row {
     /// Whether this row's pattern matches `path` (the raw path) as the router matches it:
     /// `{name}` is one segment, not empty; `{name:.+}` is one segment or more, not all
     /// empty. What it took is its `{owner}` and `{repo}` (its first two parameters), for a
-    /// row that has them. Allocates nothing: the auth and forwarding middleware ask this
-    /// of every request.
-    fn matches<'a>(&self, path: &'a str) -> Option<Taken<'a>> {
-        if !self.path.contains('{') {
+    /// row that has them. Allocates nothing and walks the path once: the forwarding
+    /// middleware asks this of every request.
+    fn matches<'a>(&self, shape: &Shape, path: &'a str) -> Option<Taken<'a>> {
+        let Shape { head, tail, after } = shape;
+        if head.is_empty() && !tail {
             return (self.path == path).then_some(None);
         }
-        // Cheap first: a literal last segment (`/acquire`) must end the path.
-        let last = self.path.rsplit('/').next().unwrap_or_default();
-        if !last.starts_with('{') && !path.ends_with(last) {
+        let given = path.strip_prefix('/')?;
+        let mut params = Params::default();
+        let mut segments = given.split('/');
+        let mut front = 0;
+        for p in head {
+            let segment = segments.next()?;
+            params.check(p, segment)?;
+            front += segment.len() + 1;
+        }
+        if !tail {
+            return segments.next().is_none().then_some(params.taken());
+        }
+        // The segments after the tail from the back, and between them and the head the
+        // tail: one segment or more, not all empty.
+        let rest = given.get(front..)?;
+        let mut back = 0;
+        let mut segments = rest.rsplit('/');
+        for p in after {
+            let segment = segments.next()?;
+            params.check(p, segment)?;
+            back += segment.len() + 1;
+        }
+        let taken = rest.get(..rest.len().checked_sub(back)?)?;
+        taken.bytes().any(|b| b != b'/').then_some(params.taken())
+    }
+}
+
+/// A row's pattern cut into segments once: those before a `{name:.+}` tail, whether
+/// there is one, and those after it (last first). A literal path has neither.
+struct Shape {
+    head: Vec<&'static str>,
+    tail: bool,
+    after: Vec<&'static str>,
+}
+
+impl Shape {
+    fn of(path: &'static str) -> Shape {
+        if !path.contains('{') {
+            return Shape {
+                head: Vec::new(),
+                tail: false,
+                after: Vec::new(),
+            };
+        }
+        let segments: Vec<&'static str> = path.trim_start_matches('/').split('/').collect();
+        match segments.iter().position(|p| p.ends_with(":.+}")) {
+            Some(at) => Shape {
+                head: segments[..at].to_vec(),
+                tail: true,
+                after: segments[at + 1..].iter().rev().copied().collect(),
+            },
+            None => Shape {
+                head: segments,
+                tail: false,
+                after: Vec::new(),
+            },
+        }
+    }
+}
+
+/// Every row's [`Shape`], in the table's order, cut on first use.
+fn shapes() -> &'static [Shape] {
+    static SHAPES: std::sync::OnceLock<Vec<Shape>> = std::sync::OnceLock::new();
+    SHAPES.get_or_init(|| ROUTES.iter().map(|r| Shape::of(r.path)).collect())
+}
+
+/// The parameters a row takes from a path as it matches: the first two are kept.
+#[derive(Default)]
+struct Params<'a> {
+    found: [&'a str; 2],
+    count: usize,
+}
+
+impl<'a> Params<'a> {
+    /// Whether `segment` fits the pattern's segment `p` (a parameter takes any segment but
+    /// an empty one); a parameter's segment is kept.
+    fn check(&mut self, p: &str, segment: &'a str) -> Option<()> {
+        if !p.starts_with('{') {
+            return (p == segment).then_some(());
+        }
+        if segment.is_empty() {
             return None;
         }
-        let pattern = self.path.trim_start_matches('/');
-        let given = path.trim_start_matches('/');
-        let (pattern_len, given_len) = (pattern.split('/').count(), given.split('/').count());
-        let tail = pattern.split('/').position(|p| p.ends_with(":.+}"));
-        let (head, after) = match tail {
-            Some(at) if given_len >= pattern_len => (at, pattern_len - at - 1),
-            None if given_len == pattern_len => (pattern_len, 0),
-            _ => return None,
-        };
-        let taken_by_tail = given.split('/').skip(head).take(given_len - head - after);
-        if tail.is_some() && taken_by_tail.clone().all(str::is_empty) {
-            return None;
+        if let Some(slot) = self.found.get_mut(self.count) {
+            *slot = segment;
         }
-        let front = pattern.split('/').zip(given.split('/')).take(head);
-        let back = pattern.rsplit('/').zip(given.rsplit('/')).take(after);
-        let mut params = [""; 2];
-        let mut count = 0;
-        for (p, segment) in front.chain(back) {
-            if p.starts_with('{') && !segment.is_empty() {
-                if let Some(slot) = params.get_mut(count) {
-                    *slot = segment;
-                }
-                count += 1;
-            } else if p != segment {
-                return None;
-            }
-        }
-        Some((count >= 2).then_some((params[0], params[1])))
+        self.count += 1;
+        Some(())
+    }
+
+    fn taken(&self) -> Taken<'a> {
+        (self.count >= 2).then_some((self.found[0], self.found[1]))
     }
 }
 
@@ -215,8 +275,9 @@ pub(crate) fn find(path: &str) -> Option<(&'static Row, Taken<'_>)> {
     let page = path.starts_with("/ui/");
     ROUTES
         .iter()
-        .filter(|r| !page || r.path.starts_with("/ui/"))
-        .find_map(|r| r.matches(path).map(|taken| (r, taken)))
+        .zip(shapes())
+        .filter(|(r, _)| !page || r.path.starts_with("/ui/"))
+        .find_map(|(r, shape)| r.matches(shape, path).map(|taken| (r, taken)))
 }
 
 /// Whether `path` is served without credentials (docs/http-api.md, "Credentials").

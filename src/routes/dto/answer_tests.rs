@@ -115,3 +115,32 @@ fn the_document_lists_every_waiting_reason() {
     listed.sort_unstable();
     assert_eq!(given, listed);
 }
+
+/// A time in an answer reads exactly as `Time::rfc3339` (humantime) writes it, from 1970
+/// to the last second of 9999: every day's start and a second before it, every leap day,
+/// and times in between; past 9999 it is empty rather than a panic.
+#[test]
+fn a_stamp_is_the_time_as_rfc3339_writes_it() {
+    let last = 253_402_300_799_999u64; // 9999-12-31T23:59:59.999Z
+    let mut checked = 0;
+    let mut check = |ms: u64| {
+        assert_eq!(Stamp::of(Time(ms)).as_str(), Time(ms).rfc3339(), "{ms} ms");
+        checked += 1;
+    };
+    for day in (0..=last / 86_400_000).step_by(7) {
+        let start = day * 86_400_000;
+        check(start);
+        check(start.saturating_sub(1));
+        check(start + 45_296_789); // 12:34:56.789
+    }
+    for year in [1972u64, 2000, 2024, 2400, 9996] {
+        // 29 February and 1 March of a leap year.
+        let days =
+            (year - 1970) * 365 + (year - 1969) / 4 - (year - 1901) / 100 + (year - 1601) / 400;
+        check((days + 59) * 86_400_000);
+        check((days + 60) * 86_400_000 - 1);
+    }
+    check(last);
+    assert!(checked > 1_000_000, "{checked}");
+    assert_eq!(Stamp::of(Time(last + 1)).as_str(), "");
+}

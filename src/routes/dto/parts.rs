@@ -29,13 +29,54 @@ impl Stamp {
             buf: [0; Self::CAPACITY],
             len: 0,
         };
-        let formatted = humantime::format_rfc3339_seconds(t.to_system_time());
-        if write!(stamp, "{formatted}").is_err() {
-            // humantime refuses years past 9999 (where `Time::rfc3339` panics); nothing
-            // else fails to fit.
-            stamp.len = 0;
+        if stamp.write_digits(t).is_none() {
+            // Past year 9999: as humantime writes it, which refuses (where `Time::rfc3339`
+            // panics); nothing else fails to fit.
+            let formatted = humantime::format_rfc3339_seconds(t.to_system_time());
+            if write!(stamp, "{formatted}").is_err() {
+                stamp.len = 0;
+            }
         }
         stamp
+    }
+
+    /// `YYYY-MM-DDTHH:MM:SSZ` straight from the milliseconds (a poll's answer has four
+    /// times: formatting them is a good part of writing it). The civil date from the day
+    /// number is Howard Hinnant's `civil_from_days`. `None` past year 9999.
+    fn write_digits(&mut self, t: Time) -> Option<()> {
+        let secs = t.0 / 1000;
+        let (days, of_day) = (secs / 86_400, secs % 86_400);
+        let z = days + 719_468;
+        let (era, doe) = (z / 146_097, z % 146_097);
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let day = doy - (153 * mp + 2) / 5 + 1;
+        let month = if mp < 10 { mp + 3 } else { mp - 9 };
+        let year = yoe + era * 400 + u64::from(month <= 2);
+        if year > 9999 {
+            return None;
+        }
+        let fields = [
+            (year, 4, b'-'),
+            (month, 2, b'-'),
+            (day, 2, b'T'),
+            (of_day / 3600, 2, b':'),
+            (of_day / 60 % 60, 2, b':'),
+            (of_day % 60, 2, b'Z'),
+        ];
+        let mut at = 0;
+        for (value, width, after) in fields {
+            let mut v = value;
+            for i in (0..width).rev() {
+                *self.buf.get_mut(at + i)? = b'0' + (v % 10) as u8;
+                v /= 10;
+            }
+            *self.buf.get_mut(at + width)? = after;
+            at += width + 1;
+        }
+        self.len = at;
+        Some(())
     }
 
     pub fn as_str(&self) -> &str {
