@@ -113,14 +113,9 @@ const fn falls_through(
     who: Who,
     answered: Answered,
 ) -> Row {
-    Row {
-        method,
-        path,
-        endpoint,
-        who,
-        answered,
-        falls_through: true,
-    }
+    let mut r = row(method, path, endpoint, who, answered);
+    r.falls_through = true;
+    r
 }
 
 use Answered::{ByOwner, Here};
