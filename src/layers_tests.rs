@@ -405,7 +405,7 @@ fn no_source_file_is_over_the_limit_of_lines_of_code() {
 }
 
 #[test]
-fn the_checks_see_an_import_circle_and_a_forbidden_import() {
+fn the_checks_read_use_trees_and_see_a_circle() {
     let known: BTreeSet<Vec<String>> = [vec!["a".to_owned()], vec!["b".to_owned()]]
         .into_iter()
         .collect();
