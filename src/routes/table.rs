@@ -105,17 +105,12 @@ const fn row(
     }
 }
 
-/// A row whose path's other methods fall through ([`Row::falls_through`]).
-const fn falls_through(
-    method: Method,
-    path: &'static str,
-    endpoint: Endpoint,
-    who: Who,
-    answered: Answered,
-) -> Row {
-    let mut r = row(method, path, endpoint, who, answered);
-    r.falls_through = true;
-    r
+impl Row {
+    /// This row, with its path's other methods falling through ([`Row::falls_through`]).
+    const fn falling_through(mut self) -> Row {
+        self.falls_through = true;
+        self
+    }
 }
 
 use Answered::{ByOwner, Here};
@@ -144,7 +139,7 @@ pub static ROUTES: &[Row] = &[
     row(Method::POST, "/{owner}/{repo}/{base_ref:.+}/pause", E::Pause, Who::Admin, ByOwner),
     row(Method::POST, "/{owner}/{repo}/{base_ref:.+}/resume", E::Resume, Who::Admin, ByOwner),
     row(Method::GET, "/{owner}/{repo}/{base_ref:.+}/events", E::Events, Who::OwnRepository, ByOwner),
-    falls_through(Method::GET, "/ui/{owner}/{repo}/{base_ref:.+}", E::UiQueue, Who::OwnRepository, ByOwner),
+    row(Method::GET, "/ui/{owner}/{repo}/{base_ref:.+}", E::UiQueue, Who::OwnRepository, ByOwner).falling_through(),
     row(Method::GET, "/{owner}/{repo}/{base_ref:.+}", E::Details, Who::OwnRepository, ByOwner),
     row(Method::DELETE, "/{owner}/{repo}/{base_ref:.+}", E::Clear, Who::Admin, ByOwner),
 ];
